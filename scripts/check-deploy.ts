@@ -1,0 +1,30 @@
+// `npm run check:deploy`: what CI can check of a production deploy without an account. The production vars in
+// wrangler.toml must pass the Worker's config schema (with stand-in secrets), dev-only settings must be refused
+// there, and `wrangler deploy --dry-run --env production` must bundle the Worker.
+import { randomBytes } from 'node:crypto';
+import { parseConfig } from '../src/config';
+import { run, validateConfigOrExit, WRANGLER, workerVars } from './local';
+
+const standIn = () => randomBytes(32).toString('hex');
+const production = workerVars('production', { TOKEN_PEPPER: standIn() });
+validateConfigOrExit(production, 'wrangler.toml [env.production.vars]');
+
+// The guard rails must hold: production refuses dev sessions and dev_ secrets.
+for (const [label, override] of [
+  ['DEV_SESSIONS=true', { DEV_SESSIONS: 'true' }],
+  ['a dev_ pepper', { TOKEN_PEPPER: `dev_${standIn()}` }],
+] as const) {
+  let refused = false;
+  try {
+    parseConfig({ ...production, ...override });
+  } catch {
+    refused = true;
+  }
+  if (!refused) {
+    console.error(`✖ production config accepted ${label}`);
+    process.exit(1);
+  }
+}
+console.log('✔ production config is valid and refuses development settings');
+
+await run(WRANGLER, ['deploy', '--dry-run', '--env', 'production', '--outdir', 'dist']);

@@ -1,0 +1,62 @@
+import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
+import type { AppEnv } from '../env';
+import { managementAuth } from '../http/authenticate';
+import { listAuditFor } from '../tokens/repository';
+import { NO_STORE } from './deps';
+import { cursorSchema, errorResponses, limitSchema } from './schemas';
+
+const AuditEvent = z
+  .object({
+    id: z.string(),
+    at: z.string(),
+    action: z.string().openapi({ example: 'token.revoked' }),
+    actor: z.object({ id: z.string().nullable(), kind: z.string(), token_id: z.string().nullable() }),
+    target: z.object({ type: z.string(), id: z.string() }),
+    owner_id: z.string().nullable(),
+    ip: z.string().nullable(),
+    user_agent: z.string().nullable(),
+    detail: z.record(z.string(), z.unknown()).nullable(),
+    request_id: z.string().nullable(),
+  })
+  .openapi('AuditEvent');
+
+const route = createRoute({
+  method: 'get',
+  path: '/audit',
+  tags: ['Audit'],
+  summary: 'Your audit trail',
+  description: 'Events you caused or that concern your tokens, newest first. Never contains a token.',
+  middleware: [managementAuth()] as const,
+  request: { query: z.object({ limit: limitSchema, cursor: cursorSchema }).strict() },
+  responses: {
+    200: {
+      description: 'A page of events.',
+      content: {
+        'application/json': {
+          schema: z.object({ data: z.array(AuditEvent), next_cursor: z.string().nullable() }),
+        },
+      },
+    },
+    ...errorResponses(400, 401, 403, 503),
+  },
+});
+
+export function registerAuditList(app: OpenAPIHono<AppEnv>) {
+  app.openapi(route, async (c) => {
+    const { limit, cursor } = c.req.valid('query');
+    const page = await listAuditFor(c.get('db'), c.get('caller').principal.id, limit, cursor);
+    const data = page.data.map((e) => ({
+      id: e.id,
+      at: new Date(e.at).toISOString(),
+      action: e.action,
+      actor: { id: e.actorId, kind: e.actorKind, token_id: e.actorTokenId },
+      target: { type: e.targetType, id: e.targetId },
+      owner_id: e.ownerId,
+      ip: e.ip,
+      user_agent: e.userAgent,
+      detail: e.detail ? (JSON.parse(e.detail) as Record<string, unknown>) : null,
+      request_id: e.requestId,
+    }));
+    return c.json({ data, next_cursor: page.nextCursor }, 200, NO_STORE);
+  });
+}

@@ -1,0 +1,39 @@
+import { OpenAPIHono } from '@hono/zod-openapi';
+import type { AppEnv } from '../env';
+import { validationHook } from '../http/problem';
+import { registerAuditList } from './audit-list';
+import { registerCurrentUser } from './currentuser';
+import { registerDevSession } from './dev-session';
+import { registerPolicy } from './policy';
+import { registerCreateToken } from './tokens-create';
+import { registerDeleteToken } from './tokens-delete';
+import { registerGetToken } from './tokens-get';
+import { registerListTokens } from './tokens-list';
+import { registerRotateToken } from './tokens-rotate';
+import { registerSelfRoutes } from './tokens-self';
+import { registerRevokeRestore } from './tokens-state-changes';
+import { registerUpdateToken } from './tokens-update';
+
+/** The management API, mounted at /api/v1. `/tokens/self` is registered before `/tokens/{id}`. */
+export function managementApi(): OpenAPIHono<AppEnv> {
+  const api = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+  api.openAPIRegistry.registerComponent('securitySchemes', 'bearer', {
+    type: 'http',
+    scheme: 'bearer',
+    description:
+      'A JWT from the identity provider; a few routes also accept a PAT (Bearer, x-pat or x-auth-token).',
+  });
+  registerCurrentUser(api);
+  registerPolicy(api);
+  registerSelfRoutes(api);
+  registerCreateToken(api);
+  registerListTokens(api);
+  registerGetToken(api);
+  registerUpdateToken(api);
+  registerRevokeRestore(api);
+  registerRotateToken(api);
+  registerDeleteToken(api);
+  registerAuditList(api);
+  registerDevSession(api);
+  return api;
+}

@@ -1,0 +1,199 @@
+import { z } from '@hono/zod-openapi';
+import type { TokenRow } from '../db/schema';
+import { SORTS } from '../tokens/repository';
+import { tokenStatus } from '../tokens/state';
+
+// Request and response contracts shared by the management routes. Field rules come from the seeds: name required,
+// trimmed, not blank, ≤100 characters; description ≤500 (multi-line); expiration within the policy.
+
+// Control characters other than tab/newline are refused everywhere; names are single-line.
+const CONTROL = { test: (s: string) => [...s].some((ch) => isControl(ch.charCodeAt(0))) };
+const LINE_BREAK = /[\r\n\t\u2028\u2029]/;
+
+function isControl(code: number): boolean {
+  return (code < 0x20 && code !== 0x09 && code !== 0x0a && code !== 0x0d) || code === 0x7f;
+}
+const chars = (s: string) => [...s].length;
+
+export const nameSchema = z
+  .string()
+  .trim()
+  .refine((s) => s.length > 0, {
+    message: 'Name is required and cannot be blank.',
+    params: { code: 'blank' },
+  })
+  .refine((s) => chars(s) <= 100, { message: 'At most 100 characters.', params: { code: 'too_long' } })
+  .refine((s) => !CONTROL.test(s) && !LINE_BREAK.test(s), {
+    message: 'Must be a single line without control characters.',
+    params: { code: 'invalid_characters' },
+  })
+  .openapi({
+    description:
+      'Required, 1–100 characters after trimming, single line, unique per owner (case-insensitive).',
+    example: 'CI deploy',
+  });
+
+export const descriptionSchema = z
+  .string()
+  .trim()
+  .refine((s) => chars(s) <= 500, { message: 'At most 500 characters.', params: { code: 'too_long' } })
+  .refine((s) => !CONTROL.test(s), {
+    message: 'Must not contain control characters.',
+    params: { code: 'invalid_characters' },
+  })
+  .transform((s) => (s === '' ? null : s))
+  .nullable()
+  .openapi({
+    description: 'Optional, multi-line, at most 500 characters. Empty or null clears it.',
+    example: 'Deploys from GitHub Actions',
+  });
+
+export const expiresAtSchema = z.string().max(40).nullable().openapi({
+  description:
+    '`YYYY-MM-DD` (expires at 00:00 UTC that day) or an RFC 3339 date-time. `null` means never, where the policy allows it.',
+  example: '2027-07-01',
+});
+
+export const expiresInDaysSchema = z
+  .number()
+  .int()
+  .min(1)
+  .max(3650)
+  .openapi({ description: 'Lifetime in days from now; an alternative to expires_at.', example: 90 });
+
+export const TokenResource = z
+  .object({
+    id: z.string().openapi({ example: 'tok_4ZpQ8mWkT2vN9bXa' }),
+    type: z.enum(['personal', 'service']),
+    owner_id: z.string(),
+    name: z.string(),
+    description: z.string().nullable(),
+    scopes: z.array(z.string()),
+    hint: z.string().openapi({
+      description: 'The prefix and last 4 characters; the secret itself is never returned again.',
+      example: 'pat_…x9Qa',
+    }),
+    status: z.enum(['active', 'expired', 'revoked']),
+    created_at: z.string(),
+    updated_at: z.string(),
+    expires_at: z.string().nullable(),
+    last_used_at: z
+      .string()
+      .nullable()
+      .openapi({ description: 'Updated at most once a minute; null when never used.' }),
+    last_used_ip: z.string().nullable(),
+    revoked_at: z.string().nullable(),
+    revoke_reason: z
+      .string()
+      .nullable()
+      .openapi({ description: '`user`, `admin`, `rotated`, `leaked` or `inactivity`.' }),
+    rotated_from_id: z.string().nullable(),
+  })
+  .openapi('Token');
+
+export const CreatedToken = TokenResource.extend({
+  token: z
+    .string()
+    .openapi({ description: 'The secret. Shown only in this response: store it now.', example: 'pat_…' }),
+}).openapi('CreatedToken');
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+export function toTokenResource(row: TokenRow, now: number): z.infer<typeof TokenResource> {
+  return {
+    id: row.id,
+    type: row.type,
+    owner_id: row.ownerId,
+    name: row.name,
+    description: row.description,
+    scopes: JSON.parse(row.scopes) as string[],
+    hint: row.hint,
+    status: tokenStatus(row, now),
+    created_at: iso(row.createdAt)!,
+    updated_at: iso(row.updatedAt)!,
+    expires_at: iso(row.expiresAt),
+    last_used_at: iso(row.lastUsedAt),
+    last_used_ip: row.lastUsedIp,
+    revoked_at: iso(row.revokedAt),
+    revoke_reason: row.revokeReason,
+    rotated_from_id: row.rotatedFromId,
+  };
+}
+
+export const Problem = z
+  .object({
+    type: z.string(),
+    title: z.string(),
+    status: z.number().int(),
+    code: z
+      .string()
+      .openapi({ description: 'Stable machine-readable error code.', example: 'validation_failed' }),
+    detail: z.string().optional(),
+    instance: z.string().optional(),
+    request_id: z.string().optional(),
+    errors: z.array(z.object({ field: z.string(), code: z.string(), message: z.string() })).optional(),
+  })
+  .openapi('Problem');
+
+export const limitSchema = z.coerce
+  .number()
+  .int()
+  .min(1)
+  .max(100)
+  .default(20)
+  .openapi({ description: 'Page size, 1–100.' });
+export const cursorSchema = z
+  .string()
+  .max(1024)
+  .optional()
+  .openapi({ description: 'The `next_cursor` of the previous page.' });
+
+export const ListTokensQuery = z
+  .object({
+    status: z.enum(['active', 'expired', 'revoked']).optional(),
+    q: z.string().max(100).optional().openapi({ description: 'Case-insensitive substring of the name.' }),
+    expiring_within_days: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .max(3650)
+      .optional()
+      .openapi({ description: 'Only active tokens expiring within this many days.' }),
+    sort: z.enum(SORTS).default('-created_at'),
+    limit: limitSchema,
+    cursor: cursorSchema,
+  })
+  .strict();
+
+export const TokenPage = z
+  .object({ data: z.array(TokenResource), next_cursor: z.string().nullable() })
+  .openapi('TokenPage');
+
+export const TokenIdParam = z.object({
+  id: z
+    .string()
+    .max(64)
+    .openapi({ param: { name: 'id', in: 'path' }, example: 'tok_4ZpQ8mWkT2vN9bXa' }),
+});
+
+export function errorResponses(...statuses: number[]) {
+  const descriptions: Record<number, string> = {
+    400: 'Malformed request (bad JSON, bad cursor).',
+    401: 'Missing or invalid credentials.',
+    403: 'Authenticated, but not allowed.',
+    404: 'No such token (or not yours).',
+    409: 'Conflicts with the current state.',
+    415: 'Body must be application/json.',
+    422: 'Validation failed; `errors` names each field.',
+    503: 'Storage or identity provider unavailable.',
+  };
+  return Object.fromEntries(
+    statuses.map((s) => [
+      s,
+      {
+        description: descriptions[s] ?? 'Error',
+        content: { 'application/problem+json': { schema: Problem } },
+      },
+    ]),
+  );
+}

@@ -1,0 +1,25 @@
+import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
+import type { AppEnv } from '../env';
+import { managementAuth } from '../http/authenticate';
+import { deleteToken } from '../tokens/service';
+import { serviceDeps } from './deps';
+import { errorResponses, TokenIdParam } from './schemas';
+
+const route = createRoute({
+  method: 'delete',
+  path: '/tokens/{id}',
+  tags: ['Tokens'],
+  summary: 'Delete a token permanently',
+  description:
+    'Permanently deletes the token; it cannot be restored (seed 001). With `delete_requires_inactive` in the policy, an active token must be revoked first (409 `token_active`, seed 004).',
+  middleware: [managementAuth()] as const,
+  request: { params: TokenIdParam },
+  responses: { 204: { description: 'Deleted.' }, ...errorResponses(400, 401, 403, 404, 409, 503) },
+});
+
+export function registerDeleteToken(app: OpenAPIHono<AppEnv>) {
+  app.openapi(route, async (c) => {
+    await deleteToken(serviceDeps(c), c.get('caller').principal, c.req.valid('param').id);
+    return c.body(null, 204, { 'Cache-Control': 'no-store' });
+  });
+}

@@ -1,0 +1,55 @@
+import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
+import type { AppEnv } from '../env';
+import { managementAuth } from '../http/authenticate';
+import { rotateToken } from '../tokens/service';
+import { NO_STORE, serviceDeps } from './deps';
+import {
+  CreatedToken,
+  errorResponses,
+  expiresAtSchema,
+  expiresInDaysSchema,
+  TokenIdParam,
+  toTokenResource,
+} from './schemas';
+
+const RotateTokenBody = z
+  .object({ expires_at: expiresAtSchema.optional(), expires_in_days: expiresInDaysSchema.optional() })
+  .strict()
+  .openapi('RotateTokenRequest');
+
+const route = createRoute({
+  method: 'post',
+  path: '/tokens/{id}/rotate',
+  tags: ['Tokens'],
+  summary: 'Rotate a token',
+  description:
+    'Issues a new secret with the same name, description and scopes; the old token is revoked (reason `rotated`) and the new one links to it through `rotated_from_id`. The body is optional.',
+  middleware: [managementAuth()] as const,
+  request: {
+    params: TokenIdParam,
+    body: { required: false, content: { 'application/json': { schema: RotateTokenBody } } },
+  },
+  responses: {
+    201: {
+      description: 'The new token, with its secret shown once.',
+      content: { 'application/json': { schema: CreatedToken } },
+    },
+    ...errorResponses(400, 401, 403, 404, 409, 415, 422, 503),
+  },
+});
+
+export function registerRotateToken(app: OpenAPIHono<AppEnv>) {
+  app.openapi(route, async (c) => {
+    const deps = serviceDeps(c);
+    const { token, row } = await rotateToken(
+      deps,
+      c.get('caller').principal,
+      c.req.valid('param').id,
+      c.req.valid('json') ?? {},
+    );
+    return c.json({ ...toTokenResource(row, deps.now), token }, 201, {
+      ...NO_STORE,
+      Location: `/api/v1/tokens/${row.id}`,
+    });
+  });
+}

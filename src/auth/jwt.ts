@@ -1,0 +1,153 @@
+import {
+  createRemoteJWKSet,
+  customFetch,
+  decodeProtectedHeader,
+  type JWTPayload,
+  type JWTVerifyGetKey,
+  jwtVerify,
+  SignJWT,
+} from 'jose';
+import type { Config, Role } from '../config';
+import { AppError } from '../errors';
+
+// Management identity: a JWT from the deployment's identity provider (JWKS, RS256/ES256) or signed with a shared
+// HS256 secret. Issuer, audience, expiry and `sub` are always required; `alg: none` and unlisted algorithms fail.
+
+export interface Identity {
+  /** The JWT `sub`. */
+  subject: string;
+  name: string | null;
+  email: string | null;
+  role: Role;
+}
+
+const ASYMMETRIC = ['RS256', 'ES256'];
+const encoder = new TextEncoder();
+
+// One remote key set per JWKS URL per isolate: jose caches the keys and refetches once on an unknown `kid`
+// (at most once per 30 s cooldown), which is how issuers rotate keys.
+const keySets = new Map<string, JWTVerifyGetKey>();
+/** Tests (and unusual deployments) can route JWKS fetches through another fetch. */
+let jwksFetch: typeof fetch | undefined;
+export function setJwksFetch(fetchImpl: typeof fetch | undefined): void {
+  jwksFetch = fetchImpl;
+  keySets.clear();
+}
+
+function remoteKeySet(url: string): JWTVerifyGetKey {
+  let keySet = keySets.get(url);
+  if (!keySet) {
+    keySet = createRemoteJWKSet(new URL(url), {
+      cacheMaxAge: 10 * 60_000,
+      cooldownDuration: 30_000,
+      timeoutDuration: 5_000,
+      ...(jwksFetch ? { [customFetch]: (input: string, init: RequestInit) => jwksFetch!(input, init) } : {}),
+    });
+    keySets.set(url, keySet);
+  }
+  return keySet;
+}
+
+/** Reads a claim by dotted path, so `realm_access.roles` (Keycloak) works as well as `role`. */
+function claimAt(payload: JWTPayload, path: string): unknown {
+  let value: unknown = payload;
+  for (const part of path.split('.')) {
+    if (value === null || typeof value !== 'object') return undefined;
+    value = (value as Record<string, unknown>)[part];
+  }
+  return value;
+}
+
+function roleFrom(payload: JWTPayload, auth: Config['auth']): Role {
+  const claim = claimAt(payload, auth.roleClaim);
+  const values = Array.isArray(claim) ? claim : [claim];
+  return values.some((v) => typeof v === 'string' && auth.adminValues.includes(v)) ? 'admin' : 'member';
+}
+
+const text = (value: unknown, max: number) =>
+  typeof value === 'string' && value.trim() ? value.trim().slice(0, max) : null;
+
+function invalidToken(): AppError {
+  return new AppError(401, 'invalid_token', 'Invalid credentials', {
+    detail: 'The bearer credential is invalid, expired or not accepted here.',
+    headers: { 'WWW-Authenticate': 'Bearer realm="pat-gateway", error="invalid_token"' },
+  });
+}
+
+export async function verifyManagementJwt(jwt: string, auth: Config['auth']): Promise<Identity> {
+  let alg: string | undefined;
+  try {
+    alg = decodeProtectedHeader(jwt).alg;
+  } catch {
+    throw invalidToken();
+  }
+  let payload: JWTPayload;
+  const options = {
+    issuer: auth.issuer,
+    audience: auth.audience,
+    clockTolerance: auth.clockSkewSeconds,
+    requiredClaims: ['sub', 'exp'],
+  };
+  try {
+    if (alg === 'HS256' && auth.hs256Secret) {
+      ({ payload } = await jwtVerify(jwt, encoder.encode(auth.hs256Secret), {
+        ...options,
+        algorithms: ['HS256'],
+      }));
+    } else if (alg && ASYMMETRIC.includes(alg) && auth.jwksUrl) {
+      ({ payload } = await jwtVerify(jwt, remoteKeySet(auth.jwksUrl), {
+        ...options,
+        algorithms: ASYMMETRIC,
+      }));
+    } else {
+      throw invalidToken();
+    }
+  } catch (error) {
+    if (error instanceof AppError) throw error;
+    // JOSE errors mean the credential is bad. Anything else (or a JWKS timeout or non-200) means the identity
+    // provider could not be reached: that is our outage, not the caller's mistake.
+    const code = (error as { code?: unknown }).code;
+    if (typeof code !== 'string' || code === 'ERR_JWKS_TIMEOUT' || code === 'ERR_JOSE_GENERIC') {
+      throw new AppError(503, 'identity_unavailable', 'Service unavailable', {
+        detail: 'The identity provider could not be reached; try again shortly.',
+        headers: { 'Retry-After': '5' },
+      });
+    }
+    throw invalidToken();
+  }
+  const subject = text(payload.sub, 255);
+  if (!subject) throw invalidToken();
+  return {
+    subject,
+    name: text(payload.name, 200),
+    email: text(payload.email, 320),
+    role: roleFrom(payload, auth),
+  };
+}
+
+/** Development only: a JWT for any user and role, signed with the local HS256 secret. */
+export async function signDevJwt(
+  auth: Config['auth'],
+  user: { subject: string; role: Role; name?: string | null; email?: string | null },
+  ttlSeconds = 12 * 3600,
+): Promise<{ token: string; expiresAt: number }> {
+  if (!auth.hs256Secret) throw new Error('dev sessions need AUTH_HS256_SECRET');
+  const now = Math.floor(Date.now() / 1000);
+  const [head, ...rest] = auth.roleClaim.split('.');
+  const claims: JWTPayload = { [head!]: rest.length ? nest(rest, [user.role]) : user.role };
+  if (user.name) claims.name = user.name;
+  if (user.email) claims.email = user.email;
+  const token = await new SignJWT(claims)
+    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+    .setSubject(user.subject)
+    .setIssuer(auth.issuer)
+    .setAudience(auth.audience)
+    .setIssuedAt(now)
+    .setExpirationTime(now + ttlSeconds)
+    .sign(encoder.encode(auth.hs256Secret));
+  return { token, expiresAt: (now + ttlSeconds) * 1000 };
+}
+
+function nest(path: string[], leaf: unknown): unknown {
+  return path.reduceRight<unknown>((inner, key) => ({ [key]: inner }), leaf);
+}

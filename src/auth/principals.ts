@@ -1,0 +1,82 @@
+import { eq } from 'drizzle-orm';
+import type { DrizzleD1Database } from 'drizzle-orm/d1';
+import type { Role } from '../config';
+import { type PrincipalRow, principals } from '../db/schema';
+import { newId } from '../lib/ids';
+import type { Identity } from './jwt';
+
+export interface Principal {
+  id: string;
+  kind: 'user' | 'service_account';
+  subject: string | null;
+  name: string | null;
+  email: string | null;
+  role: Role;
+  active: boolean;
+}
+
+export function toPrincipal(row: PrincipalRow): Principal {
+  return {
+    id: row.id,
+    kind: row.kind,
+    subject: row.subject,
+    name: row.name,
+    email: row.email,
+    role: row.role,
+    active: row.active,
+  };
+}
+
+/** last_seen_at is refreshed at most this often (ms), so ordinary calls do not write. */
+const SEEN_INTERVAL_MS = 3_600_000;
+
+export interface UpsertResult {
+  principal: Principal;
+  /** The previous role when this call changed it (the caller refreshes cached token records). */
+  roleChangedFrom: Role | null;
+}
+
+/**
+ * Records a user the first time they call (just in time) and refreshes their profile from later JWTs.
+ * Writes only when something changed, or once an hour for last_seen_at.
+ */
+export async function upsertUser(
+  db: DrizzleD1Database,
+  identity: Identity,
+  now: number,
+): Promise<UpsertResult> {
+  let row = await db.select().from(principals).where(eq(principals.subject, identity.subject)).get();
+  if (!row) {
+    await db
+      .insert(principals)
+      .values({
+        id: newId('usr'),
+        kind: 'user',
+        subject: identity.subject,
+        name: identity.name,
+        email: identity.email,
+        role: identity.role,
+        active: true,
+        createdAt: now,
+        updatedAt: now,
+        lastSeenAt: now,
+      })
+      // Two first calls at once: the second insert is a no-op and both read the same row below.
+      .onConflictDoNothing({ target: principals.subject });
+    row = await db.select().from(principals).where(eq(principals.subject, identity.subject)).get();
+    if (!row) throw new Error('principal vanished after insert');
+    return { principal: toPrincipal(row), roleChangedFrom: null };
+  }
+  const changed = row.name !== identity.name || row.email !== identity.email || row.role !== identity.role;
+  if (changed || (row.lastSeenAt ?? 0) + SEEN_INTERVAL_MS < now) {
+    const profile = { name: identity.name, email: identity.email, role: identity.role };
+    await db
+      .update(principals)
+      .set({ ...profile, lastSeenAt: now, ...(changed ? { updatedAt: now } : {}) })
+      .where(eq(principals.id, row.id));
+    const roleChangedFrom = row.role !== identity.role ? row.role : null;
+    row = { ...row, ...profile };
+    return { principal: toPrincipal(row), roleChangedFrom };
+  }
+  return { principal: toPrincipal(row), roleChangedFrom: null };
+}

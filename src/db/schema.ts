@@ -1,0 +1,123 @@
+import { sql } from 'drizzle-orm';
+import { index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
+
+// Times are integers in epoch milliseconds (UTC). The API renders them as ISO 8601 strings.
+
+/** Someone who can own tokens: a human user (from the identity JWT) or a service account (made by an admin). */
+export const principals = sqliteTable(
+  'principals',
+  {
+    /** `usr_…` for users, `svc_…` for service accounts. */
+    id: text('id').primaryKey(),
+    /** `user` or `service_account`. */
+    kind: text('kind', { enum: ['user', 'service_account'] }).notNull(),
+    /** The identity provider's `sub` claim; null for service accounts. */
+    subject: text('subject'),
+    /** Display name (from the JWT `name` claim, or set by an admin for a service account). */
+    name: text('name'),
+    /** E-mail from the JWT `email` claim, when present. */
+    email: text('email'),
+    /** What a service account is for. */
+    description: text('description'),
+    /** `admin` or `member`; refreshed from every JWT for users. */
+    role: text('role', { enum: ['admin', 'member'] }).notNull(),
+    /** 0 when an admin (or SCIM) deactivated the principal: its personal tokens stop working. */
+    active: integer('active', { mode: 'boolean' }).notNull().default(true),
+    createdAt: integer('created_at').notNull(),
+    updatedAt: integer('updated_at').notNull(),
+    /** Last time a management call authenticated as this principal. */
+    lastSeenAt: integer('last_seen_at'),
+    /** Principal id of the admin who created a service account. */
+    createdBy: text('created_by'),
+  },
+  (t) => [uniqueIndex('principals_subject_uq').on(t.subject)],
+);
+
+/** One personal access token. The secret itself is never stored: only its keyed hash and a display hint. */
+export const tokens = sqliteTable(
+  'tokens',
+  {
+    /** `tok_…`: the public id used in URLs; unrelated to the secret. */
+    id: text('id').primaryKey(),
+    /** The principal whose rights the token carries. */
+    ownerId: text('owner_id')
+      .notNull()
+      .references(() => principals.id),
+    /** `personal` (owned by a user) or `service` (owned by a service account). */
+    type: text('type', { enum: ['personal', 'service'] }).notNull(),
+    /** Trimmed display name, 1–100 characters. */
+    name: text('name').notNull(),
+    /** Lower-cased name: unique per owner, so names compare case-insensitively. */
+    nameKey: text('name_key').notNull(),
+    description: text('description'),
+    /** JSON array of scope names, sorted. */
+    scopes: text('scopes').notNull().default('[]'),
+    /** Lower-case hex HMAC-SHA256(pepper, token). Unique: the lookup key of every verification. */
+    secretHash: text('secret_hash').notNull(),
+    /** Which pepper produced `secret_hash`, so peppers can be rotated. */
+    pepperVersion: integer('pepper_version').notNull(),
+    /** Display hint: the prefix and the last 4 characters, e.g. `pat_…x9Qa`. */
+    hint: text('hint').notNull(),
+    createdAt: integer('created_at').notNull(),
+    updatedAt: integer('updated_at').notNull(),
+    /** Principal id of whoever created it (the owner, or an admin for service tokens). */
+    createdBy: text('created_by').notNull(),
+    /** Null means the token never expires (only when the policy allows it). */
+    expiresAt: integer('expires_at'),
+    revokedAt: integer('revoked_at'),
+    revokedBy: text('revoked_by'),
+    /** `user`, `admin`, `rotated`, `leaked` or `inactivity`. Only `user` and `admin` revocations can be restored. */
+    revokeReason: text('revoke_reason'),
+    /** Written at most once a minute per token by the gateway. */
+    lastUsedAt: integer('last_used_at'),
+    lastUsedIp: text('last_used_ip'),
+    /** The token this one replaced through rotation. */
+    rotatedFromId: text('rotated_from_id'),
+  },
+  (t) => [
+    uniqueIndex('tokens_secret_hash_uq').on(t.secretHash),
+    // Names are unique per owner among tokens not retired by rotation (a rotated token's successor keeps the name).
+    uniqueIndex('tokens_owner_name_uq')
+      .on(t.ownerId, t.nameKey)
+      .where(sql`${t.revokeReason} IS NOT 'rotated'`),
+    index('tokens_owner_created_idx').on(t.ownerId, t.createdAt),
+    index('tokens_expires_idx').on(t.expiresAt),
+  ],
+);
+
+/** Append-only record of every change to tokens and principals, and of notable gateway events. Never holds a secret. */
+export const auditEvents = sqliteTable(
+  'audit_events',
+  {
+    id: text('id').primaryKey(),
+    at: integer('at').notNull(),
+    /** Dotted verb, e.g. `token.created`, `token.revoked`. */
+    action: text('action').notNull(),
+    /** Principal that acted; null for the system (cron) and anonymous callers (leak reports). */
+    actorId: text('actor_id'),
+    /** `user`, `service_account`, `system` or `anonymous`. */
+    actorKind: text('actor_kind').notNull(),
+    /** Set when the actor authenticated with a PAT rather than a JWT. */
+    actorTokenId: text('actor_token_id'),
+    /** Principal that owns the target, so owners can list what happened to their tokens. */
+    ownerId: text('owner_id'),
+    /** `token` or `principal`. */
+    targetType: text('target_type').notNull(),
+    targetId: text('target_id').notNull(),
+    ip: text('ip'),
+    userAgent: text('user_agent'),
+    /** JSON object with action-specific facts (changed fields, reason); never a secret. */
+    detail: text('detail'),
+    requestId: text('request_id'),
+  },
+  (t) => [
+    index('audit_owner_at_idx').on(t.ownerId, t.at),
+    index('audit_actor_at_idx').on(t.actorId, t.at),
+    index('audit_target_at_idx').on(t.targetId, t.at),
+    index('audit_at_idx').on(t.at),
+  ],
+);
+
+export type PrincipalRow = typeof principals.$inferSelect;
+export type TokenRow = typeof tokens.$inferSelect;
+export type AuditRow = typeof auditEvents.$inferSelect;

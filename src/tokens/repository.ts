@@ -1,0 +1,163 @@
+import { and, count, desc, eq, inArray, isNotNull, isNull, lt, or, type SQL, sql } from 'drizzle-orm';
+import type { DrizzleD1Database } from 'drizzle-orm/d1';
+import { auditEvents, principals, type TokenRow, tokens } from '../db/schema';
+import { type Cursor, decodeCursor, encodeCursor } from '../lib/cursor';
+import type { TokenStateSource, TokenStatus } from './state';
+
+// Queries over tokens and audit events. Every lookup column is indexed (D1 bills per row scanned).
+
+export const SORTS = [
+  'created_at',
+  '-created_at',
+  'name',
+  '-name',
+  'expires_at',
+  '-expires_at',
+  'last_used_at',
+  '-last_used_at',
+] as const;
+export type TokenSort = (typeof SORTS)[number];
+
+// Nullable sort columns get a total order: "never expires" sorts last, "never used" sorts first.
+const SORT_KEYS = {
+  created_at: sql<number>`${tokens.createdAt}`,
+  name: sql<string>`${tokens.nameKey}`,
+  expires_at: sql<number>`coalesce(${tokens.expiresAt}, 9007199254740991)`,
+  last_used_at: sql<number>`coalesce(${tokens.lastUsedAt}, 0)`,
+};
+
+export function statusCondition(status: TokenStatus, now: number): SQL {
+  switch (status) {
+    case 'revoked':
+      return isNotNull(tokens.revokedAt);
+    case 'expired':
+      return and(isNull(tokens.revokedAt), isNotNull(tokens.expiresAt), sql`${tokens.expiresAt} <= ${now}`)!;
+    case 'active':
+      return and(isNull(tokens.revokedAt), or(isNull(tokens.expiresAt), sql`${tokens.expiresAt} > ${now}`))!;
+  }
+}
+
+export interface TokenListQuery {
+  ownerId?: string;
+  status?: TokenStatus;
+  /** Case-insensitive substring of the name. */
+  search?: string;
+  expiringWithinDays?: number;
+  sort: TokenSort;
+  limit: number;
+  cursor?: string;
+}
+
+export interface Page<T> {
+  data: T[];
+  nextCursor: string | null;
+}
+
+function escapeLike(value: string): string {
+  return value.replace(/[\\%_]/g, (c) => `\\${c}`);
+}
+
+export async function listTokens(
+  db: DrizzleD1Database,
+  query: TokenListQuery,
+  now: number,
+): Promise<Page<TokenRow>> {
+  const descending = query.sort.startsWith('-');
+  const sortName = query.sort.replace(/^-/, '') as keyof typeof SORT_KEYS;
+  const key = SORT_KEYS[sortName];
+  const where: SQL[] = [];
+  if (query.ownerId) where.push(eq(tokens.ownerId, query.ownerId));
+  if (query.status) where.push(statusCondition(query.status, now));
+  if (query.search)
+    where.push(sql`${tokens.nameKey} like ${`%${escapeLike(query.search.toLowerCase())}%`} escape '\\'`);
+  if (query.expiringWithinDays !== undefined) {
+    where.push(
+      statusCondition('active', now),
+      sql`${tokens.expiresAt} <= ${now + query.expiringWithinDays * 86_400_000}`,
+    );
+  }
+  if (query.cursor) {
+    const cursor = decodeCursor(query.cursor, query.sort);
+    const op = descending ? sql`<` : sql`>`;
+    where.push(sql`(${key} ${op} ${cursor.k} or (${key} = ${cursor.k} and ${tokens.id} ${op} ${cursor.id}))`);
+  }
+  const rows = await db
+    .select({ row: tokens, sortKey: key })
+    .from(tokens)
+    .where(and(...where))
+    .orderBy(descending ? sql`${key} desc` : sql`${key} asc`, descending ? desc(tokens.id) : tokens.id)
+    .limit(query.limit + 1)
+    .all();
+  const page = rows.slice(0, query.limit);
+  const last = page.at(-1);
+  const nextCursor =
+    rows.length > query.limit && last
+      ? encodeCursor({ s: query.sort, k: last.sortKey, id: last.row.id })
+      : null;
+  return { data: page.map((r) => r.row), nextCursor };
+}
+
+export function findToken(db: DrizzleD1Database, id: string): Promise<TokenRow | undefined> {
+  return db.select().from(tokens).where(eq(tokens.id, id)).get();
+}
+
+export async function countTokens(db: DrizzleD1Database, ownerId: string): Promise<number> {
+  const row = await db.select({ n: count() }).from(tokens).where(eq(tokens.ownerId, ownerId)).get();
+  return row?.n ?? 0;
+}
+
+/** The verification read: the token and its owner's current state, by any of the candidate hashes. */
+export async function findTokenStateByHash(
+  db: DrizzleD1Database,
+  hashes: string[],
+): Promise<(TokenStateSource & { secretHash: string; pepperVersion: number }) | undefined> {
+  return db
+    .select({
+      id: tokens.id,
+      type: tokens.type,
+      expiresAt: tokens.expiresAt,
+      revokedAt: tokens.revokedAt,
+      scopes: tokens.scopes,
+      secretHash: tokens.secretHash,
+      pepperVersion: tokens.pepperVersion,
+      ownerId: tokens.ownerId,
+      ownerSubject: principals.subject,
+      ownerRole: principals.role,
+      ownerActive: principals.active,
+    })
+    .from(tokens)
+    .innerJoin(principals, eq(principals.id, tokens.ownerId))
+    .where(hashes.length === 1 ? eq(tokens.secretHash, hashes[0]!) : inArray(tokens.secretHash, hashes))
+    .get();
+}
+
+export async function listAuditFor(
+  db: DrizzleD1Database,
+  principalId: string,
+  limit: number,
+  cursorValue: string | undefined,
+): Promise<Page<typeof auditEvents.$inferSelect>> {
+  const where: SQL[] = [or(eq(auditEvents.ownerId, principalId), eq(auditEvents.actorId, principalId))!];
+  if (cursorValue) {
+    const cursor: Cursor = decodeCursor(cursorValue, 'at');
+    where.push(
+      or(
+        lt(auditEvents.at, Number(cursor.k)),
+        and(eq(auditEvents.at, Number(cursor.k)), lt(auditEvents.id, cursor.id)),
+      )!,
+    );
+  }
+  const rows = await db
+    .select()
+    .from(auditEvents)
+    .where(and(...where))
+    .orderBy(desc(auditEvents.at), desc(auditEvents.id))
+    .limit(limit + 1)
+    .all();
+  const page = rows.slice(0, limit);
+  const last = page.at(-1);
+  return {
+    data: page,
+    nextCursor: rows.length > limit && last ? encodeCursor({ s: 'at', k: last.at, id: last.id }) : null,
+  };
+}

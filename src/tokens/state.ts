@@ -1,0 +1,72 @@
+import type { Role } from '../config';
+
+// The compact record that the caches (isolate memory and KV) hold for a token, keyed by the token's hash.
+// It carries everything a verification decides on, so expiry and owner state are checked on every request
+// and a cache TTL can never extend a token's life.
+
+export type TokenStatus = 'active' | 'expired' | 'revoked';
+
+/** Status is derived one way everywhere: Revoked if revoked, else Expired if expires_at ≤ now, else Active. */
+export function tokenStatus(
+  token: { revokedAt: number | null; expiresAt: number | null },
+  now: number,
+): TokenStatus {
+  if (token.revokedAt !== null) return 'revoked';
+  if (token.expiresAt !== null && token.expiresAt <= now) return 'expired';
+  return 'active';
+}
+
+export interface TokenState {
+  /** Record format version. */
+  v: 1;
+  id: string;
+  /** `active`, or a tombstone: `revoked` / `deleted` (KV caches "not found", so deletions overwrite). */
+  state: 'active' | 'revoked' | 'deleted';
+  type: 'personal' | 'service';
+  /** Expiry in epoch ms, or null for never. */
+  exp: number | null;
+  scopes: string[];
+  owner: {
+    id: string;
+    /** The identity provider's subject for users; null for service accounts. */
+    subject: string | null;
+    role: Role;
+    active: boolean;
+  };
+}
+
+export interface TokenStateSource {
+  id: string;
+  type: 'personal' | 'service';
+  expiresAt: number | null;
+  revokedAt: number | null;
+  scopes: string;
+  ownerId: string;
+  ownerSubject: string | null;
+  ownerRole: Role;
+  ownerActive: boolean;
+}
+
+export function tokenStateFrom(row: TokenStateSource): TokenState {
+  return {
+    v: 1,
+    id: row.id,
+    state: row.revokedAt === null ? 'active' : 'revoked',
+    type: row.type,
+    exp: row.expiresAt,
+    scopes: JSON.parse(row.scopes) as string[],
+    owner: { id: row.ownerId, subject: row.ownerSubject, role: row.ownerRole, active: row.ownerActive },
+  };
+}
+
+export function tombstone(id: string, state: 'revoked' | 'deleted'): TokenState {
+  return {
+    v: 1,
+    id,
+    state,
+    type: 'personal',
+    exp: null,
+    scopes: [],
+    owner: { id: '', subject: null, role: 'member', active: false },
+  };
+}
