@@ -2,13 +2,17 @@ import { OpenAPIHono } from '@hono/zod-openapi';
 import { drizzle } from 'drizzle-orm/d1';
 import type { MiddlewareHandler } from 'hono';
 import { requestId } from 'hono/request-id';
-import { secureHeaders } from 'hono/secure-headers';
 import { managementApi } from './api';
 import { ConfigError, getConfig } from './config';
 import type { AppEnv } from './env';
 import { AppError } from './errors';
+import { matchRoute } from './gateway/forward';
+import { publicJwks } from './gateway/identity';
+import { introspect } from './gateway/introspect';
+import { proxyRequest } from './gateway/proxy';
 import { onError, validationHook } from './http/problem';
-import { docsPage } from './ui/docs-page';
+import { securityHeaders } from './http/security-headers';
+import { DOCS_CSS, docsPage } from './ui/docs-page';
 
 const OPENAPI_INFO = {
   openapi: '3.1.0',
@@ -40,33 +44,27 @@ const withConfig: MiddlewareHandler<AppEnv> = async function withConfig(c, next)
 export function createApp(): OpenAPIHono<AppEnv> {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
   app.use('*', requestId({ headerName: 'X-Request-Id' }));
-  app.use(
-    '*',
-    secureHeaders({
-      contentSecurityPolicy: {
-        defaultSrc: ["'none'"],
-        styleSrc: ["'self'"],
-        scriptSrc: ["'self'"],
-        imgSrc: ["'self'", 'data:'],
-        connectSrc: ["'self'"],
-        formAction: ["'self'"],
-        frameAncestors: ["'none'"],
-        baseUri: ["'none'"],
-      },
-      referrerPolicy: 'no-referrer',
-      crossOriginResourcePolicy: 'same-origin',
-    }),
-  );
+  app.use('*', securityHeaders);
   app.use('*', withConfig);
 
   app.route('/api/v1', managementApi());
   app.doc31('/openapi.json', OPENAPI_INFO);
   app.get('/docs', (c) => c.html(docsPage(app.getOpenAPI31Document(OPENAPI_INFO))));
-  app.get('/', (c) => c.redirect('/docs'));
+  app.get('/docs/style.css', (c) => c.body(DOCS_CSS, 200, { 'Content-Type': 'text/css; charset=utf-8' }));
+  app.get('/.well-known/jwks.json', async (c) =>
+    c.json(await publicJwks(c.get('config')), 200, { 'Cache-Control': 'public, max-age=300' }),
+  );
+  app.post('/oauth/introspect', introspect);
+  app.get('/healthz', (c) => c.json({ ok: true }));
 
-  app.notFound(() => {
-    throw new AppError(404, 'not_found', 'Not found', { detail: 'No route matches this path.' });
+  // Everything else is for the proxy. The gateway's own paths above are registered first and reserved in
+  // ROUTES validation, so they are never proxied.
+  app.all('*', (c) => {
+    const path = new URL(c.req.url).pathname;
+    if (path === '/' && !matchRoute(c.get('config').routes, new URL(c.req.url))) return c.redirect('/docs');
+    return proxyRequest(c);
   });
+
   app.onError(onError);
   return app;
 }

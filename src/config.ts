@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { compileRoutes, type Route, routesSchema } from './gateway/routes-config';
 import { PREFIX_PATTERN } from './tokens/format';
 import type { Pepper } from './tokens/hash';
 import { POLICY_PRESETS, type PolicyPresetName, type TokenPolicy, tokenPolicySchema } from './tokens/policy';
@@ -84,6 +85,29 @@ const rawSchema = z.object({
   KV_CACHE_TTL_SECONDS: int(30, 3600).default(30),
   KV_RECORD_TTL_SECONDS: int(60, 30 * 86_400).default(86_400),
   LAST_USED_INTERVAL_SECONDS: int(1, 3600).default(60),
+  /** The proxied routes (README "Routes"). */
+  ROUTES: json(routesSchema).default([]),
+  /** ES256 private JWK (with `kid`) that signs the identity JWT sent upstream; published at /.well-known/jwks.json. */
+  GATEWAY_SIGNING_KEY: json(
+    z
+      .object({
+        kty: z.literal('EC'),
+        crv: z.literal('P-256'),
+        x: z.string(),
+        y: z.string(),
+        d: z.string(),
+        kid: z.string().min(1).max(128),
+      })
+      .passthrough(),
+  ).optional(),
+  /** Retired public keys still published in the JWKS while upstreams may hold tokens signed with them (JSON array). */
+  GATEWAY_PREVIOUS_PUBLIC_KEYS: json(
+    z.array(z.object({ kty: z.string(), kid: z.string() }).passthrough()).max(5),
+  ).default([]),
+  GATEWAY_ISSUER: z.string().min(1).default('pat-gateway'),
+  GATEWAY_JWT_TTL_SECONDS: int(10, 3600).default(60),
+  /** Clients allowed to call POST /oauth/introspect, as `client_id:secret` pairs separated by commas. */
+  INTROSPECTION_CREDENTIALS: z.string().optional(),
 });
 
 function parsePreviousPeppers(value: string | undefined, ctx: z.RefinementCtx): Pepper[] {
@@ -161,6 +185,21 @@ const configSchema = rawSchema.transform((raw, ctx) => {
         issue(name, 'is a local development secret; set a real one');
     }
     if (raw.AUTH_JWKS_URL?.startsWith('http:')) issue('AUTH_JWKS_URL', 'must use https in production');
+    if (!raw.GATEWAY_SIGNING_KEY)
+      issue('GATEWAY_SIGNING_KEY', 'is required in production (an ES256 private JWK with a kid)');
+    if (raw.GATEWAY_SIGNING_KEY?.kid.startsWith(DEV_SECRET_PREFIX))
+      issue('GATEWAY_SIGNING_KEY', 'is a local development key; set a real one');
+  }
+  const introspectionClients = new Map<string, string>();
+  for (const pair of raw.INTROSPECTION_CREDENTIALS ? raw.INTROSPECTION_CREDENTIALS.split(',') : []) {
+    const [id, ...rest] = pair.trim().split(':');
+    const clientSecret = rest.join(':');
+    if (!id || clientSecret.length < 16)
+      issue(
+        'INTROSPECTION_CREDENTIALS',
+        'must be `client_id:secret` pairs, each secret at least 16 characters',
+      );
+    else introspectionClients.set(id, clientSecret);
   }
   const previous = parsePreviousPeppers(raw.TOKEN_PEPPERS_PREVIOUS, ctx);
   if (previous.some((p) => p.version === raw.TOKEN_PEPPER_VERSION)) {
@@ -195,10 +234,19 @@ const configSchema = rawSchema.transform((raw, ctx) => {
       kvRecordTtlSeconds: raw.KV_RECORD_TTL_SECONDS,
     },
     lastUsedIntervalMs: raw.LAST_USED_INTERVAL_SECONDS * 1000,
+    routeInputs: raw.ROUTES,
+    gateway: {
+      signingKey: raw.GATEWAY_SIGNING_KEY,
+      previousPublicKeys: raw.GATEWAY_PREVIOUS_PUBLIC_KEYS,
+      issuer: raw.GATEWAY_ISSUER,
+      jwtTtlSeconds: raw.GATEWAY_JWT_TTL_SECONDS,
+    },
+    introspectionClients,
   };
 });
 
-export type Config = z.output<typeof configSchema>;
+type ParsedConfig = z.output<typeof configSchema>;
+export type Config = Omit<ParsedConfig, 'routeInputs'> & { routes: Route[] };
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -210,14 +258,19 @@ export class ConfigError extends Error {
 /** Parses the Worker's environment; throws ConfigError listing every problem as `VARIABLE: why`. */
 export function parseConfig(env: Record<string, unknown>): Config {
   const result = configSchema.safeParse(env);
-  if (result.success) return result.data;
-  throw new ConfigError(
-    result.error.issues.map((issue) => {
-      const path = issue.path.map(String).join('.');
-      // Never echo a received value: it may be a secret.
-      return `${path || '(root)'}: ${issue.message.replace(/, received .*/, '')}`;
-    }),
-  );
+  if (!result.success) {
+    throw new ConfigError(
+      result.error.issues.map((issue) => {
+        const path = issue.path.map(String).join('.');
+        // Never echo a received value: it may be a secret.
+        return `${path || '(root)'}: ${issue.message.replace(/, received .*/, '')}`;
+      }),
+    );
+  }
+  const { routeInputs, ...config } = result.data;
+  const { routes, problems } = compileRoutes(routeInputs, env, config.scopes);
+  if (problems.length) throw new ConfigError(problems);
+  return { ...config, routes };
 }
 
 const cache = new WeakMap<object, Config>();

@@ -26,5 +26,7 @@ export interface AppEnv {
     requestId: string;
     caller: Caller;
     audit: RequestContext;
+    /** Set when the response is the upstream's: the gateway then leaves its headers alone. */
+    proxied: boolean;
   };
 }

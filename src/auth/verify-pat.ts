@@ -18,7 +18,13 @@ export type VerifySource = 'none' | 'memory' | 'kv' | 'd1';
 
 export type VerifyResult =
   | { ok: true; state: TokenState; hash: string; scopes: string[]; source: VerifySource }
-  | { ok: false; reason: VerifyFailure; tokenId: string | null; source: VerifySource };
+  | {
+      ok: false;
+      reason: VerifyFailure;
+      tokenId: string | null;
+      ownerId: string | null;
+      source: VerifySource;
+    };
 
 export interface VerifyDeps {
   config: Config;
@@ -47,13 +53,18 @@ function decide(
   hash: string,
   source: VerifySource,
 ): VerifyResult {
-  if (!state) return { ok: false, reason: 'unknown', tokenId: null, source };
-  if (state.state !== 'active') return { ok: false, reason: state.state, tokenId: state.id, source };
-  if (state.exp !== null && state.exp <= deps.now)
-    return { ok: false, reason: 'expired', tokenId: state.id, source };
+  if (!state) return { ok: false, reason: 'unknown', tokenId: null, ownerId: null, source };
+  const refuse = (reason: VerifyFailure): VerifyResult => ({
+    ok: false,
+    reason,
+    tokenId: state.id,
+    ownerId: state.owner.id || null,
+    source,
+  });
+  if (state.state !== 'active') return refuse(state.state);
+  if (state.exp !== null && state.exp <= deps.now) return refuse('expired');
   // A deactivated user's personal tokens stop; service tokens belong to service accounts and carry on.
-  if (!state.owner.active && state.type === 'personal')
-    return { ok: false, reason: 'owner_inactive', tokenId: state.id, source };
+  if (!state.owner.active && state.type === 'personal') return refuse('owner_inactive');
   return { ok: true, state, hash, scopes: effectiveScopes(state, deps.config), source };
 }
 
@@ -89,7 +100,7 @@ async function loadFromD1(deps: VerifyDeps, hash: string, token: string) {
 export async function verifyPat(token: string, deps: VerifyDeps): Promise<VerifyResult> {
   const { config, now } = deps;
   if (!isWellFormedToken(token, config.tokenPrefix))
-    return { ok: false, reason: 'malformed', tokenId: null, source: 'none' };
+    return { ok: false, reason: 'malformed', tokenId: null, ownerId: null, source: 'none' };
   const hash = await hashToken(token, config.peppers.current);
   const memory = isolateCache(config);
 

@@ -117,6 +117,7 @@ export async function findTokenStateByHash(
       type: tokens.type,
       expiresAt: tokens.expiresAt,
       revokedAt: tokens.revokedAt,
+      createdAt: tokens.createdAt,
       scopes: tokens.scopes,
       secretHash: tokens.secretHash,
       pepperVersion: tokens.pepperVersion,

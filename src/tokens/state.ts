@@ -25,6 +25,8 @@ export interface TokenState {
   type: 'personal' | 'service';
   /** Expiry in epoch ms, or null for never. */
   exp: number | null;
+  /** Creation time in epoch ms (introspection's `iat`). */
+  iat: number;
   scopes: string[];
   owner: {
     id: string;
@@ -40,6 +42,7 @@ export interface TokenStateSource {
   type: 'personal' | 'service';
   expiresAt: number | null;
   revokedAt: number | null;
+  createdAt: number;
   scopes: string;
   ownerId: string;
   ownerSubject: string | null;
@@ -54,6 +57,7 @@ export function tokenStateFrom(row: TokenStateSource): TokenState {
     state: row.revokedAt === null ? 'active' : 'revoked',
     type: row.type,
     exp: row.expiresAt,
+    iat: row.createdAt,
     scopes: JSON.parse(row.scopes) as string[],
     owner: { id: row.ownerId, subject: row.ownerSubject, role: row.ownerRole, active: row.ownerActive },
   };
@@ -66,6 +70,7 @@ export function tombstone(id: string, state: 'revoked' | 'deleted'): TokenState 
     state,
     type: 'personal',
     exp: null,
+    iat: 0,
     scopes: [],
     owner: { id: '', subject: null, role: 'member', active: false },
   };

@@ -1,4 +1,4 @@
-import { html, raw } from 'hono/html';
+import { html } from 'hono/html';
 
 // The API reference, rendered on the server from the OpenAPI document: no script, nothing from a CDN.
 
@@ -24,7 +24,7 @@ export function docsPage(document: object) {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${info.title}</title>
-<style>${raw(DOCS_CSS)}</style>
+<link rel="stylesheet" href="/docs/style.css">
 </head>
 <body>
 <main>
@@ -48,7 +48,7 @@ ${Object.entries(schemas).map(([name, schema]) => html`<details><summary><code>$
 </html>`;
 }
 
-const DOCS_CSS = `
+export const DOCS_CSS = `
 body{font:15px/1.5 system-ui,sans-serif;margin:0;background:#f7f7f8;color:#1b1b1f}
 main{max-width:960px;margin:0 auto;padding:1.5rem}
 details{background:#fff;border:1px solid #ddd;border-radius:6px;margin:.5rem 0;padding:.5rem .8rem}

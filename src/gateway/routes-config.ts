@@ -1,0 +1,181 @@
+import { z } from 'zod';
+
+// ROUTES: which requests the gateway proxies, where to, and how the token may arrive. One zod schema; a bad
+// route fails at start with a message naming the route (by name or index) and the problem.
+
+/** Paths the gateway itself serves; no route may claim them, so they are never proxied. */
+export const RESERVED_PREFIXES = [
+  '/api',
+  '/openapi.json',
+  '/docs',
+  '/.well-known',
+  '/oauth',
+  '/ui',
+  '/scim',
+  '/healthz',
+];
+
+const HEADER_NAME = /^[a-z0-9-]{1,64}$/;
+const METHOD_KEY = /^(\*|GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS)$/;
+
+const injectedHeader = z.union([
+  z.string().max(4096),
+  z
+    .object({ secret: z.string().regex(/^[A-Z][A-Z0-9_]{0,63}$/, 'must name a Worker secret (UPPER_SNAKE)') })
+    .strict(),
+]);
+
+const upstreamSchema = z.union([
+  z.object({ url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }) }).strict(),
+  z
+    .object({
+      service: z.string().regex(/^[A-Z][A-Z0-9_]{0,63}$/, 'must name a service binding (UPPER_SNAKE)'),
+    })
+    .strict(),
+  z.object({ builtin: z.literal('echo') }).strict(),
+]);
+
+const routeSchema = z
+  .object({
+    /** Identifies the route in logs, audit events, the identity JWT's `aud` and error messages. */
+    name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lower-case letters, digits and dashes'),
+    match: z
+      .object({
+        path_prefix: z
+          .string()
+          .regex(/^\/[^?#\s]*$/, 'must start with / and hold no query, fragment or spaces'),
+        host: z
+          .string()
+          .regex(/^[a-z0-9.-]{1,253}(:\d{1,5})?$/, 'a lower-case host name, optionally with :port')
+          .optional(),
+      })
+      .strict(),
+    upstream: upstreamSchema,
+    /** Remove the matched prefix before forwarding (`/echo/x` → `/x`). */
+    strip_prefix: z.boolean().default(true),
+    token_sources: z
+      .object({
+        bearer: z.boolean().default(true),
+        /** `Authorization: Basic` with the PAT as the password (git, docker, npm, pip). */
+        basic: z.boolean().default(true),
+        headers: z
+          .array(z.string().regex(HEADER_NAME, 'lower-case header names'))
+          .max(8)
+          .default(['x-pat', 'x-auth-token']),
+        /** Query parameter names; off by default (RFC 6750 §2.3: SHOULD NOT). */
+        query: z
+          .array(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/))
+          .max(4)
+          .default([]),
+        /** A path segment after the prefix: `first` (IPFS style) or `last` (Avalanche RPC style). */
+        path: z.enum(['none', 'first', 'last']).default('none'),
+      })
+      .strict()
+      .default({ bearer: true, basic: true, headers: ['x-pat', 'x-auth-token'], query: [], path: 'none' }),
+    /** Scopes the token must hold: a list for every method, or per method with `*` as the fallback. */
+    scopes: z
+      .union([
+        z.array(z.string()).max(20),
+        z.record(z.string().regex(METHOD_KEY, 'keys are HTTP methods or *'), z.array(z.string()).max(20)),
+      ])
+      .default([]),
+    timeout_ms: z.number().int().min(100).max(300_000).default(30_000),
+    /** Headers added to the upstream request, e.g. the upstream's own API key from a secret. */
+    inject_headers: z
+      .record(z.string().regex(HEADER_NAME, 'lower-case header names'), injectedHeader)
+      .default({}),
+    /** Skip the positive caches and check D1 on every request (high-value upstreams). */
+    strict: z.boolean().default(false),
+  })
+  .strict();
+
+export const routesSchema = z.array(routeSchema).max(200);
+export type RouteInput = z.infer<typeof routeSchema>;
+
+export interface Route extends Omit<RouteInput, 'scopes' | 'inject_headers'> {
+  /** The prefix without a trailing slash ('' for '/'). */
+  prefix: string;
+  scopesByMethod: Record<string, string[]>;
+  /** Resolved header values (secrets read once at config time). */
+  injectHeaders: [string, string][];
+}
+
+function normalizePrefix(prefix: string): string {
+  return prefix.replace(/\/+$/, '');
+}
+
+/**
+ * Validates ROUTES against the rest of the environment (secrets, bindings, known scopes) and compiles them,
+ * longest prefix first so matching takes the most specific route.
+ */
+export function compileRoutes(
+  input: RouteInput[],
+  env: Record<string, unknown>,
+  knownScopes: string[],
+): { routes: Route[]; problems: string[] } {
+  const problems: string[] = [];
+  const seen = new Map<string, string>();
+  const routes = input.map((route, index): Route => {
+    const label = `ROUTES[${index}] (${route.name})`;
+    const prefix = normalizePrefix(route.match.path_prefix);
+    const key = `${route.match.host ?? '*'}${prefix}`;
+    if (seen.has(key)) problems.push(`${label}: same host and path_prefix as route ${seen.get(key)}`);
+    seen.set(key, route.name);
+    for (const reserved of RESERVED_PREFIXES) {
+      if (prefix === reserved || prefix.startsWith(`${reserved}/`) || (prefix === '' && !route.match.host)) {
+        problems.push(
+          `${label}: path_prefix ${route.match.path_prefix} would shadow the gateway's own ${prefix === '' ? 'pages' : reserved}; give it a host or another prefix`,
+        );
+        break;
+      }
+    }
+    if (
+      'service' in route.upstream &&
+      typeof (env[route.upstream.service] as Fetcher | undefined)?.fetch !== 'function'
+    ) {
+      problems.push(
+        `${label}: upstream.service ${route.upstream.service} is not a service binding of this Worker`,
+      );
+    }
+    const scopesByMethod = Array.isArray(route.scopes) ? { '*': route.scopes } : route.scopes;
+    for (const scope of Object.values(scopesByMethod).flat()) {
+      if (!knownScopes.includes(scope))
+        problems.push(`${label}: scope "${scope}" is not in ROLE_SCOPES (known: ${knownScopes.join(', ')})`);
+    }
+    const sources = route.token_sources;
+    if (
+      !sources.bearer &&
+      !sources.basic &&
+      sources.headers.length === 0 &&
+      sources.query.length === 0 &&
+      sources.path === 'none'
+    ) {
+      problems.push(`${label}: token_sources accepts no source at all`);
+    }
+    const injectHeaders: [string, string][] = Object.entries(route.inject_headers).map(([name, value]) => {
+      if (typeof value === 'string') return [name, value];
+      const secretValue = env[value.secret];
+      if (typeof secretValue !== 'string' || secretValue === '') {
+        problems.push(`${label}: inject_headers.${name} names secret ${value.secret}, which is not set`);
+        return [name, ''];
+      }
+      return [name, secretValue];
+    });
+    return { ...route, prefix, scopesByMethod, injectHeaders };
+  });
+  const names = input.map((r) => r.name);
+  for (const name of new Set(names)) {
+    if (names.filter((n) => n === name).length > 1)
+      problems.push(`ROUTES: the name "${name}" is used by more than one route`);
+  }
+  routes.sort(
+    (a, b) =>
+      b.prefix.length - a.prefix.length || Number(Boolean(b.match.host)) - Number(Boolean(a.match.host)),
+  );
+  return { routes, problems };
+}
+
+/** The scopes a request needs on this route: the method's own list, else the `*` list. */
+export function requiredScopes(route: Route, method: string): string[] {
+  return route.scopesByMethod[method] ?? route.scopesByMethod['*'] ?? [];
+}
