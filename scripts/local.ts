@@ -81,15 +81,18 @@ export function validateConfigOrExit(vars: Record<string, unknown>, label: strin
   }
 }
 
-/** Starts a command in its own process group, so stopping it stops everything it started (workerd included). */
+/**
+ * Starts a command in a new process group (or, with `detached: false`, in ours), so that stopping the group
+ * stops everything it started, workerd included.
+ */
 export function spawnGroup(
   command: string,
   args: string[],
-  options: { env?: Record<string, string>; quiet?: boolean } = {},
+  options: { env?: Record<string, string>; quiet?: boolean; detached?: boolean } = {},
 ): ChildProcess {
   return spawn(command, args, {
     cwd: ROOT,
-    detached: true,
+    detached: options.detached ?? true,
     stdio: options.quiet ? ['ignore', 'pipe', 'pipe'] : ['ignore', 'inherit', 'inherit'],
     env: { ...process.env, ...OFFLINE_ENV, ...options.env },
   });

@@ -19,28 +19,33 @@ const option = (name: string, fallback: string) => {
 };
 const port = option('port', process.env.PORT ?? '8787');
 const persistTo = option('persist-to', '.wrangler/state');
-const varsFile = option('env-file', DEV_VARS);
+const varsFile = option('vars-file', DEV_VARS);
 
 const secrets = ensureDevVars(varsFile);
 validateConfigOrExit(workerVars(undefined, secrets), 'wrangler.toml [vars] + .dev.vars');
 
 await run(WRANGLER, ['d1', 'migrations', 'apply', 'DB', '--local', '--persist-to', persistTo]);
 
-const dev = spawnGroup(WRANGLER, [
-  'dev',
-  '--port',
-  port,
-  '--ip',
-  '127.0.0.1',
-  '--persist-to',
-  persistTo,
-  '--env-file',
-  varsFile,
-  '--show-interactive-dev-session=false',
-]);
+// wrangler stays in this script's process group: whoever stops the group (Ctrl-C, the e2e harness) stops it too.
+const dev = spawnGroup(
+  WRANGLER,
+  [
+    'dev',
+    '--port',
+    port,
+    '--ip',
+    '127.0.0.1',
+    '--persist-to',
+    persistTo,
+    '--env-file',
+    varsFile,
+    '--show-interactive-dev-session=false',
+  ],
+  { detached: false },
+);
 const stop = () => {
-  stopGroup(dev);
-  process.exit(0);
+  dev.kill('SIGTERM');
+  setTimeout(() => process.exit(0), 500).unref();
 };
 process.on('SIGINT', stop);
 process.on('SIGTERM', stop);

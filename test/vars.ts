@@ -1,7 +1,72 @@
-// Secrets and vars for the test Worker (never used outside tests).
+// Secrets and vars for the test Worker (never used outside tests). Upstream hosts ending in .test are never
+// reached: tests intercept the Worker's outbound fetch (see test/gateway-support.ts).
+const READ_WRITE = { GET: ['read'], HEAD: ['read'], '*': ['write'] };
+
+export const TEST_ROUTES = [
+  {
+    name: 'echo',
+    match: { path_prefix: '/echo' },
+    upstream: { builtin: 'echo' },
+    token_sources: { query: ['token'], path: 'last' },
+    scopes: READ_WRITE,
+  },
+  {
+    name: 'svc',
+    match: { path_prefix: '/svc' },
+    upstream: { url: 'http://upstream.test/base' },
+    token_sources: { query: ['token', 'access_token'], path: 'last' },
+    scopes: READ_WRITE,
+    inject_headers: { 'x-upstream-key': { secret: 'UPSTREAM_API_KEY' }, 'x-static': 'yes' },
+    timeout_ms: 500,
+  },
+  {
+    name: 'ipfs',
+    match: { path_prefix: '/ipfs' },
+    upstream: { url: 'http://ipfs.test/' },
+    token_sources: { path: 'first' },
+    scopes: ['read'],
+  },
+  {
+    name: 'strict',
+    match: { path_prefix: '/strict' },
+    upstream: { url: 'http://upstream.test/' },
+    strict: true,
+  },
+  {
+    name: 'keep',
+    match: { path_prefix: '/keep' },
+    upstream: { url: 'http://upstream.test/' },
+    strip_prefix: false,
+  },
+  {
+    name: 'hosted',
+    match: { path_prefix: '/', host: 'api.example.test' },
+    upstream: { url: 'http://host-upstream.test/' },
+  },
+  {
+    name: 'headers-only',
+    match: { path_prefix: '/hdr' },
+    upstream: { url: 'http://upstream.test/' },
+    token_sources: { bearer: false, basic: false, headers: ['x-pat'] },
+  },
+  {
+    name: 'admin-only',
+    match: { path_prefix: '/admin-only' },
+    upstream: { url: 'http://upstream.test/' },
+    scopes: ['admin'],
+  },
+];
+
 export const TEST_VARS = {
   TOKEN_PEPPER: 'test-pepper-0123456789abcdef0123456789abcdef',
   AUTH_HS256_SECRET: 'test-hs256-secret-0123456789abcdef0123456789',
   AUTH_ISSUER: 'pat-gateway-test',
   AUTH_AUDIENCE: 'pat-gateway',
+  ROLE_SCOPES: JSON.stringify({ admin: ['admin', 'read', 'write'], member: ['read', 'write'] }),
+  ROUTES: JSON.stringify(TEST_ROUTES),
+  UPSTREAM_API_KEY: 'upstream-secret-value',
+  INTROSPECTION_CREDENTIALS: 'resource-server:introspection-secret-123',
+  // A test-only key: pinned so tests never depend on a developer's generated .dev.vars.
+  GATEWAY_SIGNING_KEY:
+    '{"kty":"EC","x":"s4VnvpVZpXEenswpRRE2-RiO99ybjyapBPqRPNe1U2Y","y":"ui8-ybxPfzMno3qXouESMsY70C2zWfB8TYfg1aKD3KY","crv":"P-256","d":"hUV9gNRZniXTuGP8jfcss8HIAhNYKtqLo3YK29TKxOk","kid":"test-signing-key"}',
 };

@@ -1,0 +1,197 @@
+// `npm run test:e2e`: the local gateway and real upstreams on loopback, driven by real clients (curl, a
+// WebSocket client, a streamed upload). Uses node's test runner; the harness stops what it started.
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { request } from 'node:http';
+import { after, before, describe, it } from 'node:test';
+import WebSocket from 'ws';
+import { curl, type Harness, startHarness } from './harness';
+
+let h: Harness;
+let pat: string;
+let tokenId: string;
+let jwt: string;
+
+async function api(path: string, init: RequestInit = {}) {
+  const res = await fetch(h.gateway + path, {
+    ...init,
+    headers: {
+      'content-type': 'application/json',
+      authorization: `Bearer ${jwt}`,
+      ...(init.headers as Record<string, string>),
+    },
+  });
+  return {
+    status: res.status,
+    body: res.status === 204 ? null : ((await res.json()) as Record<string, unknown>),
+  };
+}
+
+function lastReceived() {
+  const record = h.upstream.received.at(-1);
+  assert.ok(record, 'the upstream received nothing');
+  return record;
+}
+
+function assertNoToken(where: unknown) {
+  assert.ok(!JSON.stringify(where).includes(pat), 'the token reached the upstream');
+}
+
+before(async () => {
+  h = await startHarness();
+  const session = await fetch(`${h.gateway}/api/v1/dev/session`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ user: `e2e-${Date.now()}`, role: 'member' }),
+  });
+  jwt = ((await session.json()) as { token: string }).token;
+  const created = await api('/api/v1/tokens', {
+    method: 'POST',
+    body: JSON.stringify({ name: 'e2e', expires_in_days: 7 }),
+  });
+  assert.equal(created.status, 201);
+  pat = created.body!.token as string;
+  tokenId = created.body!.id as string;
+});
+
+after(async () => {
+  await h?.stop();
+});
+
+describe('every token source through curl', () => {
+  const cases: [string, () => string[], string][] = [
+    [
+      'Authorization: Bearer',
+      () => ['-H', `Authorization: Bearer ${pat}`, `${h.gateway}/e2e/v1/items?x=1`],
+      '/v1/items?x=1',
+    ],
+    ['Authorization: Basic (curl -u)', () => ['-u', `git:${pat}`, `${h.gateway}/e2e/v1/items`], '/v1/items'],
+    ['x-pat header', () => ['-H', `x-pat: ${pat}`, `${h.gateway}/e2e/v1/items`], '/v1/items'],
+    ['x-auth-token header', () => ['-H', `x-auth-token: ${pat}`, `${h.gateway}/e2e/v1/items`], '/v1/items'],
+    ['?token= query', () => [`${h.gateway}/e2e/v1/items?token=${pat}&page=2`], '/v1/items?page=2'],
+    ['last path segment', () => [`${h.gateway}/e2e/ext/bc/C/rpc/${pat}`], '/ext/bc/C/rpc'],
+    ['first path segment (IPFS)', () => [`${h.gateway}/ipfs/${pat}/api/v0/version`], '/api/v0/version'],
+  ];
+  for (const [name, args, expectedUrl] of cases) {
+    it(`${name}: 200, forwarded without the token`, async () => {
+      const res = await curl(args());
+      assert.equal(res.status, 200, res.body);
+      const received = lastReceived();
+      assert.equal(received.url, expectedUrl);
+      assertNoToken(received);
+      assert.equal(received.headers.authorization, undefined);
+      assert.equal(received.headers['x-pat-token-id'], tokenId);
+    });
+  }
+
+  it('URL tokens make the response private and referrer-free', async () => {
+    const res = await curl([`${h.gateway}/e2e/v1/items?token=${pat}`]);
+    assert.match(res.headers, /cache-control: private, no-store/);
+    assert.match(res.headers, /referrer-policy: no-referrer/);
+  });
+
+  it('no token → 401 with a Bearer challenge; a made-up token → 401 invalid_token', async () => {
+    const missing = await curl([`${h.gateway}/e2e/v1/items`]);
+    assert.equal(missing.status, 401);
+    assert.match(missing.headers, /www-authenticate: bearer realm="pat-gateway"/);
+    const wrong = await curl([
+      '-H',
+      `Authorization: Bearer ${pat.slice(0, -1)}x`,
+      `${h.gateway}/e2e/v1/items`,
+    ]);
+    assert.equal(wrong.status, 401);
+    assert.equal(JSON.parse(wrong.body).code, 'invalid_token');
+  });
+});
+
+describe('bodies stream both ways', () => {
+  it('a 16 MiB streamed upload arrives intact', async () => {
+    const chunk = Buffer.alloc(1024 * 1024);
+    const hash = createHash('sha256');
+    const total = 16;
+    const status = await new Promise<number>((resolve, reject) => {
+      const url = new URL(`${h.gateway}/e2e/upload`);
+      const req = request(
+        url,
+        {
+          method: 'POST',
+          headers: { authorization: `Bearer ${pat}`, 'content-type': 'application/octet-stream' },
+        },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        },
+      );
+      req.on('error', reject);
+      let sent = 0;
+      const pump = () => {
+        while (sent < total) {
+          chunk.fill(sent % 251);
+          hash.update(chunk);
+          sent++;
+          if (!req.write(chunk)) return void req.once('drain', pump);
+        }
+        req.end();
+      };
+      pump();
+    });
+    assert.equal(status, 200);
+    const received = lastReceived();
+    assert.equal(received.bytes, total * 1024 * 1024);
+    assert.equal(received.sha256, hash.digest('hex'));
+  });
+
+  it('a 16 MiB download arrives intact', async () => {
+    const bytes = 16 * 1024 * 1024;
+    const res = await fetch(`${h.gateway}/e2e/download/${bytes}`, {
+      headers: { authorization: `Bearer ${pat}` },
+    });
+    assert.equal(res.status, 200);
+    let got = 0;
+    for await (const part of res.body as unknown as AsyncIterable<Uint8Array>) got += part.byteLength;
+    assert.equal(got, bytes);
+  });
+});
+
+describe('WebSocket upgrades pass through', () => {
+  it('a JSON-RPC style subscription round-trips, token stripped', async () => {
+    const socket = new WebSocket(`${h.gateway.replace('http', 'ws')}/ws/rpc`, { headers: { 'x-pat': pat } });
+    const messages: string[] = [];
+    await new Promise<void>((resolve, reject) => {
+      socket.on('message', (data) => {
+        messages.push(data.toString());
+        if (messages.length === 1) socket.send('{"jsonrpc":"2.0","method":"eth_subscribe","id":1}');
+        else resolve();
+      });
+      socket.on('error', reject);
+      setTimeout(() => reject(new Error('no WebSocket messages within 10 s')), 10_000);
+    });
+    socket.close();
+    const hello = JSON.parse(messages[0]!) as { url: string; headers: Record<string, string> };
+    assert.equal(hello.url, '/rpc');
+    assert.equal(hello.headers['x-pat-token-id'], tokenId);
+    assertNoToken(hello);
+    assert.equal(messages[1], 'echo:{"jsonrpc":"2.0","method":"eth_subscribe","id":1}');
+  });
+
+  it('a WebSocket without a token is refused', async () => {
+    const socket = new WebSocket(`${h.gateway.replace('http', 'ws')}/ws/rpc`);
+    const status = await new Promise<number>((resolve) => {
+      socket.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+      socket.on('error', () => resolve(-1));
+    });
+    assert.equal(status, 401);
+  });
+});
+
+describe('lifecycle through the real gateway', () => {
+  it('revoke → 401 at once; restore → 200; last used is recorded', async () => {
+    assert.equal((await curl(['-H', `x-pat: ${pat}`, `${h.gateway}/e2e/ping`])).status, 200);
+    assert.equal((await api(`/api/v1/tokens/${tokenId}/revoke`, { method: 'POST' })).status, 200);
+    assert.equal((await curl(['-H', `x-pat: ${pat}`, `${h.gateway}/e2e/ping`])).status, 401);
+    assert.equal((await api(`/api/v1/tokens/${tokenId}/restore`, { method: 'POST' })).status, 200);
+    assert.equal((await curl(['-H', `x-pat: ${pat}`, `${h.gateway}/e2e/ping`])).status, 200);
+    const token = await api(`/api/v1/tokens/${tokenId}`);
+    assert.ok(token.body!.last_used_at, 'last_used_at was not recorded');
+  });
+});

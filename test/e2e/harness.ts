@@ -1,0 +1,169 @@
+// End-to-end harness: real upstream servers on loopback (HTTP echo + WebSocket echo) and the real gateway
+// (`npm start`'s script: wrangler dev with local D1/KV) in its own process group, in a temporary state folder.
+// stop() ends exactly the processes it started, by process-group id.
+import { type ChildProcess, execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { WebSocketServer } from 'ws';
+import { ensureDevVars, ROOT, spawnGroup, stopGroup, waitForHttp } from '../../scripts/local';
+
+export interface Received {
+  method: string;
+  url: string;
+  headers: IncomingMessage['headers'];
+  bytes: number;
+  sha256: string;
+}
+
+export interface Harness {
+  gateway: string;
+  upstream: { port: number; received: Received[] };
+  stop(): Promise<void>;
+}
+
+const listen = (server: Server) =>
+  new Promise<number>((resolve) =>
+    server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)),
+  );
+
+/** An HTTP upstream that records exactly what it received and can send a large body: GET /download/<bytes>. */
+function httpUpstream(received: Received[]): Server {
+  return createServer((req, res) => {
+    const hash = createHash('sha256');
+    let bytes = 0;
+    req.on('data', (chunk: Buffer) => {
+      bytes += chunk.length;
+      hash.update(chunk);
+    });
+    req.on('end', () => {
+      const record = {
+        method: req.method ?? '',
+        url: req.url ?? '',
+        headers: req.headers,
+        bytes,
+        sha256: hash.digest('hex'),
+      };
+      received.push(record);
+      const download = /\/download\/(\d+)$/.exec(req.url ?? '');
+      if (download) {
+        let left = Number(download[1]);
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(left) });
+        const chunk = Buffer.alloc(64 * 1024, 7);
+        const pump = () => {
+          while (left > 0) {
+            const part = chunk.subarray(0, Math.min(chunk.length, left));
+            left -= part.length;
+            if (!res.write(part)) return void res.once('drain', pump);
+          }
+          res.end();
+        };
+        return pump();
+      }
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(record));
+    });
+  });
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  const port = await listen(server);
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
+export async function startHarness(): Promise<Harness> {
+  const received: Received[] = [];
+  const http = httpUpstream(received);
+  const upstreamPort = await listen(http);
+  const wsHttp = createServer();
+  const wss = new WebSocketServer({ server: wsHttp });
+  wss.on('connection', (socket, request) => {
+    socket.send(JSON.stringify({ hello: true, url: request.url, headers: request.headers }));
+    socket.on('message', (data) => socket.send(`echo:${data.toString()}`));
+  });
+  const wsPort = await listen(wsHttp);
+
+  const state = mkdtempSync(join(tmpdir(), 'pat-gateway-e2e-'));
+  const upstream = `http://127.0.0.1:${upstreamPort}/`;
+  const readWrite = { GET: ['read'], HEAD: ['read'], '*': ['write'] };
+  const routes = [
+    {
+      name: 'e2e',
+      match: { path_prefix: '/e2e' },
+      upstream: { url: upstream },
+      token_sources: { query: ['token'], path: 'last' },
+      scopes: readWrite,
+    },
+    {
+      name: 'ipfs',
+      match: { path_prefix: '/ipfs' },
+      upstream: { url: upstream },
+      token_sources: { path: 'first' },
+      scopes: ['read'],
+    },
+    { name: 'ws', match: { path_prefix: '/ws' }, upstream: { url: `http://127.0.0.1:${wsPort}/` } },
+  ];
+  const envFile = join(state, '.dev.vars');
+  ensureDevVars(envFile);
+  writeFileSync(envFile, `ROUTES='${JSON.stringify(routes)}'\n`, { flag: 'a' });
+
+  const port = await freePort();
+  const child: ChildProcess = spawnGroup(
+    `${ROOT}node_modules/.bin/tsx`,
+    [
+      'scripts/start.ts',
+      '--port',
+      String(port),
+      '--persist-to',
+      join(state, 'wrangler'),
+      '--vars-file',
+      envFile,
+    ],
+    { quiet: !process.env.E2E_VERBOSE },
+  );
+  let output = '';
+  child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
+  const stop = async () => {
+    stopGroup(child);
+    await new Promise((r) => setTimeout(r, 300));
+    stopGroup(child, 'SIGKILL');
+    for (const client of wss.clients) client.terminate();
+    http.closeAllConnections();
+    wsHttp.closeAllConnections();
+    await Promise.all([
+      new Promise((r) => http.close(r)),
+      new Promise((r) => wss.close(() => wsHttp.close(r))),
+    ]);
+    rmSync(state, { recursive: true, force: true });
+  };
+  const gateway = `http://127.0.0.1:${port}`;
+  try {
+    await waitForHttp(`${gateway}/healthz`, 90_000, () => child.exitCode === null);
+  } catch (error) {
+    await stop();
+    throw new Error(`${(error as Error).message}\n--- gateway output ---\n${output}`);
+  }
+  return { gateway, upstream: { port: upstreamPort, received }, stop };
+}
+
+/** Runs curl and returns status, headers and body. */
+export function curl(args: string[]): Promise<{ status: number; body: string; headers: string }> {
+  return new Promise((resolve, reject) => {
+    execFile('curl', ['-sS', '-D', '-', ...args], { maxBuffer: 64 * 1024 * 1024 }, (error, stdout) => {
+      if (error) return reject(error);
+      const split = stdout.indexOf('\r\n\r\n');
+      const head = stdout.slice(0, split);
+      resolve({
+        status: Number(/^HTTP\/[\d.]+ (\d+)/.exec(head)?.[1]),
+        headers: head.toLowerCase(),
+        body: stdout.slice(split + 4),
+      });
+    });
+  });
+}

@@ -1,0 +1,199 @@
+import { env } from 'cloudflare:workers';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { verifyStats } from '../../src/auth/verify-pat';
+import { generateToken } from '../../src/tokens/format';
+import { fakeUpstream } from '../gateway-support';
+import { bearer, call } from '../helpers';
+import {
+  API,
+  expectJson,
+  expectProblem,
+  getWith,
+  kvKeyFor,
+  postJson,
+  type TokenBody,
+  tokenRow,
+  userWithToken,
+  waitForKv,
+} from './support';
+
+// The cache tiers in front of D1 from the gateway's side: a change made through the API wins over every cached
+// copy in this isolate at once, expiry is checked on every request even when cached, unknown tokens cost at
+// most one D1 read, garbage costs none, and a strict route always asks D1.
+
+afterEach(() => {
+  vi.restoreAllMocks();
+  vi.useRealTimers();
+});
+
+const rpc = (token: string, route = '/svc') => call(`${route}/rpc`, { headers: bearer(token) });
+
+/** Storage reads made by the gateway while `work` runs. */
+async function readsDuring(work: () => Promise<unknown>) {
+  const before = { ...verifyStats };
+  await work();
+  return { kv: verifyStats.kvReads - before.kvReads, d1: verifyStats.d1Reads - before.d1Reads };
+}
+
+describe('changes through the API take effect on the very next request', () => {
+  it('revoke → 401, restore → 200, delete → 401', async () => {
+    const { user, created } = await userWithToken();
+    const upstream = fakeUpstream();
+    expect((await rpc(created.token)).status).toBe(200); // now cached in memory and KV
+
+    expect((await postJson(`/tokens/${created.id}/revoke`, user.jwt)).status).toBe(200);
+    await expectProblem(await rpc(created.token), 401, 'invalid_token');
+
+    expect((await postJson(`/tokens/${created.id}/restore`, user.jwt)).status).toBe(200);
+    expect((await rpc(created.token)).status).toBe(200);
+
+    const deleted = await call(`${API}/tokens/${created.id}`, {
+      method: 'DELETE',
+      headers: bearer(user.jwt),
+    });
+    expect(deleted.status).toBe(204);
+    await expectProblem(await rpc(created.token), 401, 'invalid_token');
+    expect(upstream.requests).toHaveLength(2);
+  });
+
+  it("revoking leaves a 'revoked' tombstone in KV under tok:<hmac>", async () => {
+    const { user, created } = await userWithToken();
+    fakeUpstream();
+    expect((await rpc(created.token)).status).toBe(200);
+    const key = await kvKeyFor(created.token);
+    await waitForKv(key, (s) => s.state === 'active');
+    await postJson(`/tokens/${created.id}/revoke`, user.jwt);
+    expect(await env.TOKEN_CACHE.get(key, 'json')).toMatchObject({ id: created.id, state: 'revoked' });
+  });
+
+  it('a revoked token stays refused on the strict route too', async () => {
+    const { user, created } = await userWithToken();
+    fakeUpstream();
+    expect((await rpc(created.token, '/strict')).status).toBe(200);
+    await postJson(`/tokens/${created.id}/revoke`, user.jwt);
+    await expectProblem(await rpc(created.token, '/strict'), 401, 'invalid_token');
+  });
+});
+
+describe('expiry is enforced while the token is cached', () => {
+  it('a cached token is refused once the clock passes its expiry, without asking D1', async () => {
+    const { created } = await userWithToken({ scopes: ['read'] });
+    const upstream = fakeUpstream();
+    expect((await rpc(created.token)).status).toBe(200);
+    await waitForKv(await kvKeyFor(created.token), (s) => s.state === 'active');
+
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(Date.parse(created.expires_at!) + 1_000);
+    const reads = await readsDuring(async () => {
+      await expectProblem(await rpc(created.token), 401, 'invalid_token');
+    });
+    expect(reads.d1).toBe(0);
+    expect(upstream.requests).toHaveLength(1);
+  });
+
+  it('a KV record whose exp has passed is refused', async () => {
+    const { created } = await userWithToken();
+    fakeUpstream();
+    const key = await kvKeyFor(created.token);
+    const record = await waitForKv(key, (s) => s.state === 'active');
+    await env.TOKEN_CACHE.put(key, JSON.stringify({ ...record, exp: Date.now() - 1_000 }));
+    const reads = await readsDuring(async () => {
+      await expectProblem(await rpc(created.token), 401, 'invalid_token');
+    });
+    expect(reads).toEqual({ kv: 1, d1: 0 });
+  });
+});
+
+describe('storage reads', () => {
+  it('an unknown well-formed token costs at most one D1 read, however often it is tried', async () => {
+    const unknown = generateToken('pat_');
+    const upstream = fakeUpstream();
+    const reads = await readsDuring(async () => {
+      for (let i = 0; i < 5; i++) await expectProblem(await rpc(unknown), 401, 'invalid_token');
+    });
+    expect(reads.d1).toBe(1);
+    expect(upstream.requests).toEqual([]);
+  });
+
+  it('simultaneous requests with one unknown token share one D1 read', async () => {
+    const unknown = generateToken('pat_');
+    fakeUpstream();
+    const reads = await readsDuring(async () => {
+      const responses = await Promise.all(Array.from({ length: 8 }, () => rpc(unknown)));
+      expect(responses.map((r) => r.status)).toEqual(Array(8).fill(401));
+    });
+    expect(reads.d1).toBe(1);
+  });
+
+  it('malformed tokens cost no KV and no D1 read', async () => {
+    const { created } = await userWithToken();
+    fakeUpstream();
+    const garbage = [
+      'pat_short',
+      created.token.slice(0, -1) + (created.token.endsWith('0') ? '1' : '0'), // checksum mismatch
+      `${created.token}x`,
+      `gh_${created.token.slice(4)}`,
+      'pat_!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!',
+    ];
+    const reads = await readsDuring(async () => {
+      for (const token of garbage) await expectProblem(await rpc(token), 401, 'invalid_token');
+    });
+    expect(reads).toEqual({ kv: 0, d1: 0 });
+  });
+
+  it('a cached token is served without D1 on an ordinary route', async () => {
+    const { created } = await userWithToken();
+    fakeUpstream();
+    expect((await rpc(created.token)).status).toBe(200);
+    const reads = await readsDuring(async () => {
+      for (let i = 0; i < 3; i++) expect((await rpc(created.token)).status).toBe(200);
+    });
+    expect(reads).toEqual({ kv: 0, d1: 0 });
+  });
+
+  it('the strict route reads D1 on every request', async () => {
+    const { created } = await userWithToken();
+    fakeUpstream();
+    const reads = await readsDuring(async () => {
+      for (let i = 0; i < 3; i++) expect((await rpc(created.token, '/strict')).status).toBe(200);
+    });
+    expect(reads.d1).toBe(3);
+  });
+});
+
+describe('last used', () => {
+  it('records last_used_at and the client IP after a proxied request, shown by the API', async () => {
+    const { user, created } = await userWithToken();
+    fakeUpstream();
+    const before = Date.now();
+    const res = await call('/svc/rpc', {
+      headers: { ...bearer(created.token), 'cf-connecting-ip': '198.51.100.4' },
+    });
+    expect(res.status).toBe(200);
+
+    const deadline = Date.now() + 3_000;
+    let row = await tokenRow(created.id);
+    while (row?.last_used_at == null && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 25));
+      row = await tokenRow(created.id);
+    }
+    expect(row).toMatchObject({ last_used_ip: '198.51.100.4' });
+    expect(row!.last_used_at as number).toBeGreaterThanOrEqual(before);
+
+    const body = await expectJson<TokenBody>(await getWith(`/tokens/${created.id}`, user.jwt), 200);
+    expect(Date.parse(body.last_used_at!)).toBe(row!.last_used_at);
+    expect(body.last_used_ip).toBe('198.51.100.4');
+  });
+
+  it('a refused request does not count as use', async () => {
+    const { created } = await userWithToken({ scopes: ['read'] });
+    fakeUpstream();
+    await expectProblem(
+      await call('/svc/rpc', { method: 'POST', headers: bearer(created.token) }),
+      403,
+      'insufficient_scope',
+    );
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect((await tokenRow(created.id))?.last_used_at).toBeNull();
+  });
+});

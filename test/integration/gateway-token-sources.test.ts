@@ -1,0 +1,208 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { fakeUpstream, leaks } from '../gateway-support';
+import { bearer, call } from '../helpers';
+import { expectProblem, userWithToken } from './support';
+
+// Every way a client can present its token (issue 3 §7), and the promise that goes with each: the request is
+// authenticated, and the token reaches the upstream nowhere: not in the URL, not in a header, not in the body.
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+const basic = (user: string, pass: string) => ({ Authorization: `Basic ${btoa(`${user}:${pass}`)}` });
+const BODY = '{"jsonrpc":"2.0","method":"eth_blockNumber","id":1}';
+
+interface SourceCase {
+  source: string;
+  request: (token: string) => { path: string; headers?: Record<string, string> };
+  upstreamUrl: string;
+  inUrl: boolean;
+}
+
+const CASES: SourceCase[] = [
+  {
+    source: 'Authorization: Bearer',
+    request: (t) => ({ path: '/svc/ext/rpc?x=1', headers: bearer(t) }),
+    upstreamUrl: 'http://upstream.test/base/ext/rpc?x=1',
+    inUrl: false,
+  },
+  {
+    source: 'Authorization: Basic, token as password',
+    request: (t) => ({ path: '/svc/ext/rpc?x=1', headers: basic('x-access-token', t) }),
+    upstreamUrl: 'http://upstream.test/base/ext/rpc?x=1',
+    inUrl: false,
+  },
+  {
+    source: 'Authorization: Basic, token as user name',
+    request: (t) => ({ path: '/svc/ext/rpc?x=1', headers: basic(t, 'x-oauth-basic') }),
+    upstreamUrl: 'http://upstream.test/base/ext/rpc?x=1',
+    inUrl: false,
+  },
+  {
+    source: 'x-pat header',
+    request: (t) => ({ path: '/svc/ext/rpc?x=1', headers: { 'x-pat': t } }),
+    upstreamUrl: 'http://upstream.test/base/ext/rpc?x=1',
+    inUrl: false,
+  },
+  {
+    source: 'x-auth-token header',
+    request: (t) => ({ path: '/svc/ext/rpc?x=1', headers: { 'X-Auth-Token': t } }),
+    upstreamUrl: 'http://upstream.test/base/ext/rpc?x=1',
+    inUrl: false,
+  },
+  {
+    source: '?token=',
+    request: (t) => ({ path: `/svc/ext/rpc?x=1&token=${t}&y=2` }),
+    upstreamUrl: 'http://upstream.test/base/ext/rpc?x=1&y=2',
+    inUrl: true,
+  },
+  {
+    source: '?access_token=',
+    request: (t) => ({ path: `/svc/ext/rpc?access_token=${t}` }),
+    upstreamUrl: 'http://upstream.test/base/ext/rpc',
+    inUrl: true,
+  },
+  {
+    source: 'last path segment on svc',
+    request: (t) => ({ path: `/svc/ext/bc/C/rpc/${t}` }),
+    upstreamUrl: 'http://upstream.test/base/ext/bc/C/rpc',
+    inUrl: true,
+  },
+  {
+    source: 'first path segment on ipfs',
+    request: (t) => ({ path: `/ipfs/${t}/api/v0/cat?arg=QmHash` }),
+    upstreamUrl: 'http://ipfs.test/api/v0/cat?arg=QmHash',
+    inUrl: true,
+  },
+];
+
+describe('each token source authenticates, and the token never reaches the upstream', () => {
+  for (const { source, request, upstreamUrl, inUrl } of CASES) {
+    it(source, async () => {
+      const { created } = await userWithToken();
+      const upstream = fakeUpstream(
+        () => new Response('{"result":"0x1"}', { headers: { 'Cache-Control': 'public, max-age=60' } }),
+      );
+      const { path, headers } = request(created.token);
+      const res = await call(path, {
+        method: 'POST',
+        headers: { ...headers, 'content-type': 'application/json' },
+        body: BODY,
+      });
+
+      expect(res.status, await res.clone().text()).toBe(200);
+      expect(await res.text()).toBe('{"result":"0x1"}');
+      const received = upstream.only();
+      expect(received.method).toBe('POST');
+      expect(received.url.href).toBe(upstreamUrl);
+      expect(received.headers.has('authorization')).toBe(false);
+      expect(new TextDecoder().decode(received.body)).toBe(BODY);
+      expect(received.headers.get('x-pat-token-id')).toBe(created.id);
+      expect(leaks(received, created.token)).toEqual([]);
+      // A token in the URL must not be cached by anyone or leak onward through Referer.
+      if (inUrl) {
+        expect(res.headers.get('Cache-Control')).toBe('private, no-store');
+        expect(res.headers.get('Referrer-Policy')).toBe('no-referrer');
+      } else {
+        expect(res.headers.get('Cache-Control')).toBe('public, max-age=60');
+      }
+    });
+  }
+});
+
+describe('path segments', () => {
+  it('a last segment that is not a well-formed token is never taken as one', async () => {
+    const { created } = await userWithToken();
+    const upstream = fakeUpstream();
+    const badChecksum = created.token.slice(0, -1) + (created.token.endsWith('A') ? 'B' : 'A');
+    for (const segment of ['notatoken', badChecksum]) {
+      const res = await call(`/svc/ext/bc/C/rpc/${segment}`);
+      await expectProblem(res, 401, 'missing_token');
+    }
+    expect(upstream.requests).toEqual([]);
+
+    const res = await call('/svc/ext/bc/C/rpc/notatoken', { headers: bearer(created.token) });
+    expect(res.status).toBe(200);
+    expect(upstream.only().url.href).toBe('http://upstream.test/base/ext/bc/C/rpc/notatoken');
+  });
+
+  it('on ipfs only the first segment is a token source; one further along is stripped but not used', async () => {
+    const { created } = await userWithToken();
+    const upstream = fakeUpstream();
+    await expectProblem(await call(`/ipfs/api/v0/${created.token}`), 401, 'missing_token');
+    expect(upstream.requests).toEqual([]);
+  });
+
+  it('a percent-encoded token segment is recognised and removed too', async () => {
+    const { created } = await userWithToken();
+    const upstream = fakeUpstream();
+    const encoded = created.token.replace('_', '%5F');
+    expect((await call(`/svc/rpc/${encoded}`)).status).toBe(200);
+    expect(upstream.only().url.href).toBe('http://upstream.test/base/rpc');
+    expect(leaks(upstream.only(), created.token)).toEqual([]);
+    expect(upstream.only().url.href).not.toContain(encoded);
+  });
+});
+
+describe('more than one token', () => {
+  it('two different tokens are a 400 invalid_request, and nothing is forwarded', async () => {
+    const { created: a } = await userWithToken();
+    const { created: b } = await userWithToken();
+    const upstream = fakeUpstream();
+    const attempts = [
+      call(`/svc/rpc?token=${b.token}`, { headers: bearer(a.token) }),
+      call(`/svc/rpc/${b.token}`, { headers: { 'x-pat': a.token } }),
+      call(`/svc/rpc?token=${a.token}&access_token=${b.token}`),
+    ];
+    for (const res of await Promise.all(attempts)) {
+      await expectProblem(res, 400, 'invalid_request');
+      expect(res.headers.get('WWW-Authenticate')).toBe('Bearer realm="pat-gateway", error="invalid_request"');
+    }
+    expect(upstream.requests).toEqual([]);
+  });
+
+  it('the same token in several sources is fine', async () => {
+    const { created } = await userWithToken();
+    const upstream = fakeUpstream();
+    const res = await call(`/svc/rpc/${created.token}?token=${created.token}`, {
+      headers: { ...bearer(created.token), 'x-pat': created.token },
+    });
+    expect(res.status).toBe(200);
+    expect(upstream.only().url.href).toBe('http://upstream.test/base/rpc');
+    expect(leaks(upstream.only(), created.token)).toEqual([]);
+  });
+});
+
+describe('sources a route does not accept (headers-only takes x-pat alone)', () => {
+  it('Bearer, Basic and x-auth-token are not used: 401 missing_token', async () => {
+    const { created } = await userWithToken();
+    const upstream = fakeUpstream();
+    for (const headers of [
+      bearer(created.token),
+      basic('u', created.token),
+      { 'x-auth-token': created.token },
+    ]) {
+      const res = await call('/hdr/items', { headers });
+      await expectProblem(res, 401, 'missing_token');
+      expect(res.headers.get('WWW-Authenticate')).toBe('Bearer realm="pat-gateway"');
+    }
+    expect(upstream.requests).toEqual([]);
+  });
+
+  it('next to an accepted token, an unaccepted one is ignored and not forwarded', async () => {
+    const { created: accepted } = await userWithToken();
+    const { created: other } = await userWithToken();
+    const upstream = fakeUpstream();
+    const res = await call(`/hdr/items?token=${other.token}`, {
+      headers: { 'x-pat': accepted.token, 'x-auth-token': other.token, ...bearer(other.token) },
+    });
+    expect(res.status).toBe(200);
+    const received = upstream.only();
+    expect(received.headers.get('x-pat-token-id')).toBe(accepted.id);
+    expect(received.url.href).toBe('http://upstream.test/items');
+    expect(leaks(received, accepted.token)).toEqual([]);
+    expect(leaks(received, other.token)).toEqual([]);
+    expect(res.headers.get('Cache-Control')).toBe('private, no-store');
+  });
+});

@@ -1,0 +1,148 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import {
+  fakeUpstream,
+  firstPatternMismatch,
+  hang,
+  patternStream,
+  redirectTo,
+  refuse,
+} from '../gateway-support';
+import { bearer, call } from '../helpers';
+import { expectProblem, userWithToken } from './support';
+
+// How the gateway behaves towards its upstream: answers relayed as they are (redirects included, never
+// followed), 502 when the upstream cannot be reached, 504 when it does not answer within the route's timeout
+// (500 ms on svc), and bodies streamed both ways without loss.
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+const MB = 1024 * 1024;
+
+async function token(): Promise<string> {
+  return (await userWithToken()).created.token;
+}
+
+describe('relaying answers', () => {
+  it('hands a redirect back to the client instead of following it', async () => {
+    const t = await token();
+    const upstream = fakeUpstream(redirectTo('https://elsewhere.test/login?next=%2Fx'));
+    // The client asks not to follow either: Fetcher.fetch would otherwise follow the 302 itself.
+    const res = await call('/svc/old', { headers: bearer(t), redirect: 'manual' });
+    expect(res.status).toBe(302);
+    expect(res.headers.get('Location')).toBe('https://elsewhere.test/login?next=%2Fx');
+    expect(upstream.only().redirect).toBe('manual');
+  });
+
+  it('relays the upstream’s status, headers and body, errors included, without the gateway’s own', async () => {
+    const t = await token();
+    fakeUpstream(
+      () =>
+        new Response('{"error":"quota"}', {
+          status: 429,
+          headers: { 'content-type': 'application/json', 'retry-after': '7', 'x-upstream-trace': 'abc' },
+        }),
+    );
+    const res = await call('/svc/rpc', { headers: bearer(t) });
+    expect(res.status).toBe(429);
+    expect(await res.text()).toBe('{"error":"quota"}');
+    expect(res.headers.get('content-type')).toBe('application/json');
+    expect(res.headers.get('retry-after')).toBe('7');
+    expect(res.headers.get('x-upstream-trace')).toBe('abc');
+    expect(res.headers.has('content-security-policy')).toBe(false);
+  });
+
+  it('drops hop-by-hop headers from the upstream’s answer', async () => {
+    const t = await token();
+    fakeUpstream(
+      () =>
+        new Response('ok', {
+          headers: { 'keep-alive': 'timeout=5', 'proxy-authenticate': 'Basic', 'x-kept': '1' },
+        }),
+    );
+    const res = await call('/svc/rpc', { headers: bearer(t) });
+    expect(res.headers.has('keep-alive')).toBe(false);
+    expect(res.headers.has('proxy-authenticate')).toBe(false);
+    expect(res.headers.get('x-kept')).toBe('1');
+  });
+});
+
+describe('upstream failures', () => {
+  it('an upstream that cannot be reached is a 502 upstream_unavailable', async () => {
+    const t = await token();
+    const upstream = fakeUpstream(refuse);
+    const res = await call('/svc/rpc', { headers: bearer(t) });
+    const problem = await expectProblem(res, 502, 'upstream_unavailable');
+    expect(problem.detail).toContain('svc');
+    expect(upstream.requests).toHaveLength(1);
+  });
+
+  it('an upstream that never answers is a 504 upstream_timeout after the route’s 500 ms', async () => {
+    const t = await token();
+    const upstream = fakeUpstream(hang);
+    const started = Date.now();
+    const res = await call('/svc/rpc', { headers: bearer(t) });
+    const elapsed = Date.now() - started;
+    await expectProblem(res, 504, 'upstream_timeout');
+    expect(elapsed).toBeGreaterThanOrEqual(450);
+    expect(elapsed).toBeLessThan(1_500);
+    expect(upstream.only().signal.aborted).toBe(true);
+  });
+
+  it('a slow but timely upstream is not cut off', async () => {
+    const t = await token();
+    fakeUpstream(
+      () => new Promise((resolve) => setTimeout(() => resolve(new Response('late but fine')), 200)),
+    );
+    const res = await call('/svc/rpc', { headers: bearer(t) });
+    expect(res.status).toBe(200);
+    expect(await res.text()).toBe('late but fine');
+  });
+});
+
+describe('streaming bodies', () => {
+  it('a 5 MB streamed upload arrives intact', async () => {
+    const t = await token();
+    const upstream = fakeUpstream((r) => Response.json({ bytes: r.body.byteLength }));
+    const res = await call('/svc/upload', {
+      method: 'PUT',
+      headers: { ...bearer(t), 'content-type': 'application/octet-stream' },
+      body: patternStream(5 * MB),
+    });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ bytes: 5 * MB });
+    expect(firstPatternMismatch(upstream.only().body)).toBe(-1);
+    expect(upstream.only().headers.get('content-type')).toBe('application/octet-stream');
+  });
+
+  it('a 10 MB streamed download arrives intact', async () => {
+    const t = await token();
+    fakeUpstream(
+      () => new Response(patternStream(10 * MB), { headers: { 'content-type': 'application/octet-stream' } }),
+    );
+    const res = await call('/svc/download', { headers: bearer(t) });
+    expect(res.status).toBe(200);
+    const body = new Uint8Array(await res.arrayBuffer());
+    expect(body.byteLength).toBe(10 * MB);
+    expect(firstPatternMismatch(body)).toBe(-1);
+  });
+
+  it('a download slower than the route timeout is not cut off (the timeout covers the response head)', async () => {
+    const t = await token();
+    fakeUpstream(() => {
+      let sent = 0;
+      const body = new ReadableStream<Uint8Array>({
+        async pull(controller) {
+          await new Promise((resolve) => setTimeout(resolve, 150));
+          if (sent++ === 5) return controller.close();
+          controller.enqueue(new TextEncoder().encode(`chunk${sent};`));
+        },
+      });
+      return new Response(body);
+    });
+    const res = await call('/svc/slow', { headers: bearer(t) });
+    expect(res.status).toBe(200);
+    expect(await res.text()).toBe('chunk1;chunk2;chunk3;chunk4;chunk5;');
+  });
+});

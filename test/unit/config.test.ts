@@ -1,0 +1,192 @@
+import { SignJWT } from 'jose';
+import { describe, expect, it } from 'vitest';
+import { verifyManagementJwt } from '../../src/auth/jwt';
+import { ConfigError, parseConfig } from '../../src/config';
+import { POLICY_PRESETS } from '../../src/tokens/policy';
+
+const PEPPER = 'config-unit-pepper-0123456789abcdef0123';
+const HS_SECRET = 'config-unit-hs256-0123456789abcdef012345';
+const DEV = {
+  ENVIRONMENT: 'development',
+  TOKEN_PEPPER: PEPPER,
+  AUTH_ISSUER: 'https://idp.config-unit.test',
+  AUTH_AUDIENCE: 'pat-gateway-config-unit',
+  AUTH_HS256_SECRET: HS_SECRET,
+};
+// Shape-checked only by the config schema; never used to sign anything here.
+const SIGNING_KEY = {
+  kty: 'EC',
+  crv: 'P-256',
+  x: 'config-unit-x',
+  y: 'config-unit-y',
+  d: 'config-unit-d',
+  kid: 'cfg-1',
+};
+const PROD = { ...DEV, ENVIRONMENT: 'production', GATEWAY_SIGNING_KEY: JSON.stringify(SIGNING_KEY) };
+
+/** The ConfigError problems for an env that must not parse. */
+function problemsOf(env: Record<string, unknown>): string[] {
+  try {
+    parseConfig(env);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return (error as ConfigError).problems;
+  }
+  throw new Error('expected parseConfig to throw');
+}
+
+describe('parseConfig', () => {
+  it('fills every default from a minimal development env', () => {
+    const config = parseConfig(DEV);
+    expect(config).toMatchObject({
+      environment: 'development',
+      devSessions: false,
+      tokenPrefix: 'pat_',
+      peppers: { current: { version: 1, secret: PEPPER }, previous: [] },
+      auth: {
+        issuer: DEV.AUTH_ISSUER,
+        audience: DEV.AUTH_AUDIENCE,
+        hs256Secret: HS_SECRET,
+        jwksUrl: undefined,
+        roleClaim: 'role',
+        adminValues: ['admin'],
+        clockSkewSeconds: 60,
+      },
+      policy: POLICY_PRESETS.standard,
+      roleScopes: { admin: ['read', 'write'], member: ['read', 'write'] },
+      scopes: ['read', 'write'],
+    });
+  });
+
+  it('defaults ENVIRONMENT to production, so dev-only settings are refused when it is unset', () => {
+    const { ENVIRONMENT: _, ...unset } = PROD;
+    expect(parseConfig(unset).environment).toBe('production');
+    expect(problemsOf({ ...unset, DEV_SESSIONS: 'true' })[0]).toMatch(/^DEV_SESSIONS: /);
+  });
+
+  it('production refuses DEV_SESSIONS=true, which development allows', () => {
+    expect(parseConfig({ ...DEV, DEV_SESSIONS: 'true' }).devSessions).toBe(true);
+    expect(problemsOf({ ...PROD, DEV_SESSIONS: 'true' })).toEqual([
+      'DEV_SESSIONS: must be false when ENVIRONMENT is production',
+    ]);
+  });
+
+  it('production refuses dev_ secrets, naming each variable and never the value', () => {
+    const devPepper = `dev_${PEPPER}`;
+    const devHs = `dev_${HS_SECRET}`;
+    const problems = problemsOf({ ...PROD, TOKEN_PEPPER: devPepper, AUTH_HS256_SECRET: devHs });
+    expect(problems.map((p) => p.split(':')[0]).sort()).toEqual(['AUTH_HS256_SECRET', 'TOKEN_PEPPER']);
+    expect(parseConfig({ ...DEV, TOKEN_PEPPER: devPepper, AUTH_HS256_SECRET: devHs }).environment).toBe(
+      'development',
+    );
+  });
+
+  it('production needs a GATEWAY_SIGNING_KEY that is not a dev_ key', () => {
+    const { GATEWAY_SIGNING_KEY: _, ...unsigned } = PROD;
+    expect(problemsOf(unsigned)).toEqual([expect.stringMatching(/^GATEWAY_SIGNING_KEY: is required/)]);
+    const devKey = JSON.stringify({ ...SIGNING_KEY, kid: 'dev_local' });
+    expect(problemsOf({ ...PROD, GATEWAY_SIGNING_KEY: devKey })).toEqual([
+      expect.stringMatching(/^GATEWAY_SIGNING_KEY: is a local development key/),
+    ]);
+    expect(parseConfig(PROD).environment).toBe('production');
+  });
+
+  it('needs AUTH_JWKS_URL or AUTH_HS256_SECRET; production needs https for the JWKS', () => {
+    const { AUTH_HS256_SECRET: _, ...noAuth } = PROD;
+    const [problem] = problemsOf(noAuth);
+    expect(problem).toMatch(/^AUTH_JWKS_URL: .*AUTH_HS256_SECRET/);
+    expect(problemsOf({ ...noAuth, AUTH_JWKS_URL: 'http://idp.config-unit.test/jwks' })).toEqual([
+      'AUTH_JWKS_URL: must use https in production',
+    ]);
+    const jwks = parseConfig({ ...noAuth, AUTH_JWKS_URL: 'https://idp.config-unit.test/jwks' });
+    expect(jwks.auth).toMatchObject({ jwksUrl: 'https://idp.config-unit.test/jwks', hs256Secret: undefined });
+  });
+
+  it.each(['PAT_', 'pat', 'pat-', '_pat_', 'p_', 'pat__', 'ab_cd_ef_gh_', 'päť_'])(
+    'refuses TOKEN_PREFIX %j',
+    (prefix) => {
+      expect(problemsOf({ ...DEV, TOKEN_PREFIX: prefix })[0]).toMatch(/^TOKEN_PREFIX: /);
+    },
+  );
+
+  it('accepts prefixes like acme_pat_', () => {
+    expect(parseConfig({ ...DEV, TOKEN_PREFIX: 'acme_pat_' }).tokenPrefix).toBe('acme_pat_');
+    expect(parseConfig({ ...DEV, TOKEN_PREFIX: 'ghp_' }).tokenPrefix).toBe('ghp_');
+  });
+
+  it('ROLE_SCOPES JSON is de-duplicated and sorted; bad scope names are refused', () => {
+    const config = parseConfig({
+      ...DEV,
+      ROLE_SCOPES: '{"admin":["write","read","admin:tokens"],"member":["read","read"]}',
+    });
+    expect(config.roleScopes).toEqual({ admin: ['admin:tokens', 'read', 'write'], member: ['read'] });
+    expect(config.scopes).toEqual(['admin:tokens', 'read', 'write']);
+    expect(problemsOf({ ...DEV, ROLE_SCOPES: '{"admin":["Read"],"member":[]}' })[0]).toMatch(
+      /^ROLE_SCOPES\.admin\.0: /,
+    );
+    expect(problemsOf({ ...DEV, ROLE_SCOPES: '{"admin":[]}' })[0]).toMatch(/^ROLE_SCOPES/);
+    expect(problemsOf({ ...DEV, ROLE_SCOPES: 'read,write' })[0]).toMatch(/^ROLE_SCOPES: is not valid JSON/);
+  });
+
+  it('parses previous peppers and refuses a repeated version', () => {
+    const older = 'config-unit-old-pepper-0123456789abcdef:with-colon';
+    expect(parseConfig({ ...DEV, TOKEN_PEPPERS_PREVIOUS: `3:${older}` }).peppers.previous).toEqual([
+      { version: 3, secret: older },
+    ]);
+    expect(problemsOf({ ...DEV, TOKEN_PEPPERS_PREVIOUS: `1:${older}` })).toEqual([
+      'TOKEN_PEPPERS_PREVIOUS: repeats TOKEN_PEPPER_VERSION',
+    ]);
+  });
+
+  it('never puts a secret value into the problems or the message', () => {
+    const shortPepper = 'sh0rt-pepper-XYZZY';
+    const oldSecret = 'config-unit-previous-PLUGH-0123456789abcdef';
+    const devHs = `dev_config-unit-hs-FROBOZZ-0123456789abcdef`;
+    const env = {
+      ...PROD,
+      TOKEN_PEPPER: shortPepper,
+      AUTH_HS256_SECRET: devHs,
+      TOKEN_PEPPERS_PREVIOUS: `x:${oldSecret},2:short`,
+      TOKEN_PEPPER_VERSION: 'seven',
+      DEV_SESSIONS: 'yes',
+    };
+    let message = '';
+    try {
+      parseConfig(env);
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    const problems = problemsOf(env);
+    expect(problems.length).toBeGreaterThanOrEqual(3);
+    for (const secret of [shortPepper, oldSecret, devHs, 'XYZZY', 'PLUGH', 'FROBOZZ', 'seven']) {
+      expect(problems.join('\n')).not.toContain(secret);
+      expect(message).not.toContain(secret);
+    }
+  });
+
+  // BUG (src/config.ts, json()): appends JSON.parse's message, and V8 quotes the input around the error
+  // position, so a mistyped GATEWAY_SIGNING_KEY puts ten characters of the private key `d` into the log.
+  it.fails('never quotes a secret JWK that is not valid JSON', () => {
+    const d = 'hUV9gNRZniLEAKCHECKxOk';
+    for (const value of [d, `{"kty":"EC","crv":"P-256","d":${d}"}`]) {
+      const problems = problemsOf({ ...PROD, GATEWAY_SIGNING_KEY: value });
+      expect(problems[0]).toMatch(/^GATEWAY_SIGNING_KEY: /);
+      expect(problems.join('\n')).not.toContain(d.slice(0, 8));
+    }
+  });
+
+  // BUG (src/config.ts, `adminValues`): AUTH_ADMIN_VALUES "admin," keeps an empty value, and an empty
+  // role claim then makes the caller an admin.
+  it.fails('ignores empty AUTH_ADMIN_VALUES entries', async () => {
+    const config = parseConfig({ ...DEV, AUTH_ADMIN_VALUES: 'admin, ,' });
+    const jwt = await new SignJWT({ role: '' })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject('u-config-empty-role')
+      .setIssuer(DEV.AUTH_ISSUER)
+      .setAudience(DEV.AUTH_AUDIENCE)
+      .setExpirationTime('5m')
+      .sign(new TextEncoder().encode(HS_SECRET));
+    expect((await verifyManagementJwt(jwt, config.auth)).role).toBe('member');
+    expect(config.auth.adminValues).toEqual(['admin']);
+  });
+});
