@@ -25,7 +25,9 @@ function json<T extends z.ZodType>(schema: T) {
     try {
       return JSON.parse(value);
     } catch (error) {
-      ctx.addIssue({ code: 'custom', message: `is not valid JSON (${(error as Error).message})` });
+      // JSON.parse's message quotes the text near the error, which may be part of a secret: keep only the position.
+      const position = /position \d+/.exec((error as Error).message)?.[0];
+      ctx.addIssue({ code: 'custom', message: `is not valid JSON${position ? ` (at ${position})` : ''}` });
       return z.NEVER;
     }
   }, schema);
@@ -35,21 +37,35 @@ const scopeName = z
   .string()
   .regex(/^[a-z][a-z0-9_:.-]{0,63}$/, 'scope names are lower-case, 1-64 characters');
 
-const policyInput = z.union([
-  z.enum(Object.keys(POLICY_PRESETS) as [PolicyPresetName, ...PolicyPresetName[]]),
-  json(
-    z
-      .object({
-        preset: z
-          .enum(Object.keys(POLICY_PRESETS) as [PolicyPresetName, ...PolicyPresetName[]])
-          .default('standard'),
-        expiration: z.record(z.string(), z.unknown()).optional(),
-        delete_requires_inactive: z.boolean().optional(),
-        max_tokens_per_owner: z.number().optional(),
-      })
-      .strict(),
-  ),
-]);
+const PRESET_NAMES = Object.keys(POLICY_PRESETS) as [PolicyPresetName, ...PolicyPresetName[]];
+
+/** TOKEN_POLICY is a preset name or a JSON object `{preset?, expiration?, ...}` overriding that preset. */
+const policyInput = z.preprocess(
+  (value, ctx) => {
+    if (value === undefined) return { preset: 'standard' };
+    if (typeof value !== 'string') return value;
+    if (!value.trim().startsWith('{')) return { preset: value.trim() };
+    try {
+      return JSON.parse(value);
+    } catch {
+      ctx.addIssue({
+        code: 'custom',
+        message: `is neither a preset name (${PRESET_NAMES.join(', ')}) nor valid JSON`,
+      });
+      return z.NEVER;
+    }
+  },
+  z
+    .object({
+      preset: z
+        .enum(PRESET_NAMES, { error: `preset must be one of ${PRESET_NAMES.join(', ')}` })
+        .default('standard'),
+      expiration: z.record(z.string(), z.unknown()).optional(),
+      delete_requires_inactive: z.boolean().optional(),
+      max_tokens_per_owner: z.number().optional(),
+    })
+    .strict(),
+);
 
 const rawSchema = z.object({
   ENVIRONMENT: z.enum(['development', 'production']).default('production'),
@@ -69,9 +85,12 @@ const rawSchema = z.object({
   AUTH_HS256_SECRET: secret.optional(),
   AUTH_ROLE_CLAIM: z.string().min(1).default('role'),
   /** Claim values (string or array member) that make a caller an admin. */
-  AUTH_ADMIN_VALUES: z.string().min(1).default('admin'),
+  AUTH_ADMIN_VALUES: z
+    .string()
+    .refine((v) => v.split(',').some((part) => part.trim()), 'must list at least one value')
+    .default('admin'),
   AUTH_CLOCK_SKEW_SECONDS: int(0, 300).default(60),
-  TOKEN_POLICY: policyInput.default('standard'),
+  TOKEN_POLICY: policyInput,
   /** Which scopes each role may hold; a token never does more than its owner's role allows now. */
   ROLE_SCOPES: json(z.object({ admin: z.array(scopeName), member: z.array(scopeName) }).strict()).default({
     admin: ['read', 'write'],
@@ -127,7 +146,7 @@ function parsePreviousPeppers(value: string | undefined, ctx: z.RefinementCtx): 
 }
 
 function buildPolicy(input: z.infer<typeof policyInput>, ctx: z.RefinementCtx): TokenPolicy {
-  const base = typeof input === 'string' ? { preset: input } : input;
+  const base = input;
   const preset = POLICY_PRESETS[base.preset];
   const merged = {
     ...preset,
@@ -149,12 +168,21 @@ function buildPolicy(input: z.infer<typeof policyInput>, ctx: z.RefinementCtx): 
     return preset as TokenPolicy;
   }
   const exp = parsed.data.expiration;
-  const minDays = 'days' in exp.min ? exp.min.days : exp.min.months * 28;
+  // A month counts as 31 days here, so a months minimum that cannot fit before max_days is refused.
+  const minDays = 'days' in exp.min ? exp.min.days : exp.min.months * 31;
   if (minDays > exp.max_days) {
     ctx.addIssue({
       code: 'custom',
       path: ['TOKEN_POLICY', 'expiration', 'min'],
       message: 'is later than max_days',
+    });
+  }
+  if ('rule' in exp.default && exp.max_days < 365) {
+    // The next January 1st or July 1st at least six months out can be up to 365 days away.
+    ctx.addIssue({
+      code: 'custom',
+      path: ['TOKEN_POLICY', 'expiration', 'default'],
+      message: 'next_half_year_boundary needs max_days of at least 365',
     });
   }
   for (const days of [...exp.presets, ...('days' in exp.default ? [exp.default.days] : [])]) {
@@ -220,7 +248,9 @@ const configSchema = rawSchema.transform((raw, ctx) => {
       jwksUrl: raw.AUTH_JWKS_URL,
       hs256Secret: raw.AUTH_HS256_SECRET,
       roleClaim: raw.AUTH_ROLE_CLAIM,
-      adminValues: raw.AUTH_ADMIN_VALUES.split(',').map((v) => v.trim()),
+      adminValues: raw.AUTH_ADMIN_VALUES.split(',')
+        .map((v) => v.trim())
+        .filter(Boolean),
       clockSkewSeconds: raw.AUTH_CLOCK_SKEW_SECONDS,
     },
     policy: buildPolicy(raw.TOKEN_POLICY, ctx),

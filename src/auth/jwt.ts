@@ -107,7 +107,12 @@ export async function verifyManagementJwt(jwt: string, auth: Config['auth']): Pr
     // JOSE errors mean the credential is bad. Anything else (or a JWKS timeout or non-200) means the identity
     // provider could not be reached: that is our outage, not the caller's mistake.
     const code = (error as { code?: unknown }).code;
-    if (typeof code !== 'string' || code === 'ERR_JWKS_TIMEOUT' || code === 'ERR_JOSE_GENERIC') {
+    if (
+      typeof code !== 'string' ||
+      code === 'ERR_JWKS_TIMEOUT' ||
+      code === 'ERR_JWKS_INVALID' ||
+      code === 'ERR_JOSE_GENERIC'
+    ) {
       throw new AppError(503, 'identity_unavailable', 'Service unavailable', {
         detail: 'The identity provider could not be reached; try again shortly.',
         headers: { 'Retry-After': '5' },
@@ -115,8 +120,16 @@ export async function verifyManagementJwt(jwt: string, auth: Config['auth']): Pr
     }
     throw invalidToken();
   }
-  const subject = text(payload.sub, 255);
-  if (!subject) throw invalidToken();
+  // The subject is the user's identity: used exactly as issued, never trimmed or cut (two users must not merge).
+  const subject = payload.sub;
+  if (
+    typeof subject !== 'string' ||
+    subject.length === 0 ||
+    subject.length > 255 ||
+    subject.trim() !== subject
+  ) {
+    throw invalidToken();
+  }
   return {
     subject,
     name: text(payload.name, 200),

@@ -2,7 +2,7 @@ import { AppError } from '../errors';
 import { echoUpstream } from './echo';
 import type { Extraction } from './extract';
 import { IDENTITY_HEADER_PREFIX } from './identity';
-import type { Route } from './routes-config';
+import { isReservedPath, type Route } from './routes-config';
 
 // Building the upstream request and relaying the answer: header hygiene (RFC 9110 §7.6.1 hop-by-hop fields),
 // token stripping, identity injection, streaming bodies both ways, no redirect following, 502/504 on failure.
@@ -28,6 +28,8 @@ export interface RouteMatch {
 
 export function matchRoute(routes: Route[], url: URL): RouteMatch | null {
   const path = url.pathname;
+  // The gateway's own paths are never proxied, whatever the host.
+  if (isReservedPath(path)) return null;
   for (const route of routes) {
     const host = route.match.host;
     if (host && host !== url.host && host !== url.hostname) continue;
@@ -44,20 +46,32 @@ function joinPath(base: string, rest: string): string {
   return base.replace(/\/+$/, '') + rest;
 }
 
+/** Drops the named parameters and keeps every other one byte for byte (upstreams may sign the raw query). */
+function filterQuery(search: string, drop: Set<string>): string {
+  const kept = search
+    .slice(1)
+    .split('&')
+    .filter((pair) => {
+      const name = pair.split('=', 1)[0]!;
+      let decoded = name;
+      try {
+        decoded = decodeURIComponent(name.replace(/\+/g, ' '));
+      } catch {
+        // Not valid percent-encoding: compare it as written.
+      }
+      return !drop.has(decoded);
+    });
+  return kept.length ? `?${kept.join('&')}` : '';
+}
+
 export function upstreamUrl(match: RouteMatch, url: URL, extraction: Extraction, upstreamBase: string): URL {
   const { route, segments } = match;
   const kept = segments.filter((_, index) => !extraction.stripSegments.has(index));
   const rest = segments.length === 0 ? '' : `/${kept.join('/')}`;
   const target = new URL(upstreamBase);
   target.pathname = joinPath(target.pathname, route.strip_prefix ? rest : route.prefix + rest);
-  if (extraction.stripQuery.size === 0) {
-    target.search = url.search;
-  } else {
-    const query = new URLSearchParams();
-    for (const [name, value] of url.searchParams)
-      if (!extraction.stripQuery.has(name)) query.append(name, value);
-    target.search = query.toString();
-  }
+  target.search =
+    extraction.stripQuery.size === 0 ? url.search : filterQuery(url.search, extraction.stripQuery);
   return target;
 }
 

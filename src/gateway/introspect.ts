@@ -33,11 +33,17 @@ async function authenticateClient(c: Context<AppEnv>): Promise<string> {
     throw unauthorized;
   }
   const colon = decoded.indexOf(':');
-  const clientId = decodeURIComponent(decoded.slice(0, colon));
+  if (colon < 0) throw unauthorized;
+  let clientId: string;
+  try {
+    clientId = decodeURIComponent(decoded.slice(0, colon));
+  } catch {
+    throw unauthorized;
+  }
   const expected = c.get('config').introspectionClients.get(clientId);
   // Compare even for unknown clients, so timing does not reveal which client ids exist.
   const ok = await secretsEqual(decoded.slice(colon + 1), expected ?? '\u0000unknown-client');
-  if (colon < 0 || !expected || !ok) throw unauthorized;
+  if (!expected || !ok) throw unauthorized;
   return clientId;
 }
 
@@ -49,7 +55,7 @@ export async function introspect(c: Context<AppEnv>): Promise<Response> {
       detail: 'Send the token as application/x-www-form-urlencoded (RFC 7662 §2.1).',
     });
   }
-  const form = new URLSearchParams(await c.req.text());
+  const form = new URLSearchParams(new TextDecoder().decode(await c.req.arrayBuffer()));
   const token = form.get('token');
   if (!token) {
     throw new AppError(400, 'invalid_request', 'Invalid request', {

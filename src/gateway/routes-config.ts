@@ -15,6 +15,10 @@ export const RESERVED_PREFIXES = [
   '/healthz',
 ];
 
+export function isReservedPath(path: string): boolean {
+  return RESERVED_PREFIXES.some((reserved) => path === reserved || path.startsWith(`${reserved}/`));
+}
+
 const HEADER_NAME = /^[a-z0-9-]{1,64}$/;
 const METHOD_KEY = /^(\*|GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS)$/;
 
@@ -168,9 +172,10 @@ export function compileRoutes(
     if (names.filter((n) => n === name).length > 1)
       problems.push(`ROUTES: the name "${name}" is used by more than one route`);
   }
+  // Host-bound routes first (a host is more specific than any path), then the longest prefix.
   routes.sort(
     (a, b) =>
-      b.prefix.length - a.prefix.length || Number(Boolean(b.match.host)) - Number(Boolean(a.match.host)),
+      Number(Boolean(b.match.host)) - Number(Boolean(a.match.host)) || b.prefix.length - a.prefix.length,
   );
   return { routes, problems };
 }

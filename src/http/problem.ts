@@ -8,6 +8,13 @@ import { AppError, type FieldError, validationError } from '../errors';
 
 export const PROBLEM_BASE = 'urn:pat-gateway:problem:';
 
+/** The request path with any token-like segment replaced, since gateway routes accept tokens in the path. */
+function scrubbedPath(c: Context): string {
+  const path = new URL(c.req.url).pathname;
+  const prefix = (c.get('config') as { tokenPrefix?: string } | undefined)?.tokenPrefix ?? 'pat_';
+  return path.includes(prefix) ? path.replace(new RegExp(`${prefix}[^/]*`, 'g'), '[redacted]') : path;
+}
+
 export function problemResponse(c: Context, error: AppError): Response {
   const body = {
     type: PROBLEM_BASE + error.code,
@@ -15,7 +22,7 @@ export function problemResponse(c: Context, error: AppError): Response {
     status: error.status,
     code: error.code,
     ...(error.detail ? { detail: error.detail } : {}),
-    instance: new URL(c.req.url).pathname,
+    instance: scrubbedPath(c),
     request_id: c.get('requestId') as string | undefined,
     ...(error.errors ? { errors: error.errors } : {}),
     ...error.extensions,

@@ -157,10 +157,7 @@ describe('verifyManagementJwt with a JWKS', () => {
     expect(requested).toHaveLength(outages.length + 1);
   });
 
-  // BUG (src/auth/jwt.ts, verifyManagementJwt catch block): a 200 response that is JSON but not a key set
-  // makes jose throw ERR_JWKS_INVALID, which is mapped to 401 invalid_token: callers are told their
-  // credential is bad when the IdP is broken.
-  it.fails('a malformed key set from the IdP is a 503, not the caller’s 401', async () => {
+  it('a malformed key set from the IdP is a 503, not the caller’s 401', async () => {
     respond = () => Response.json({ error: 'temporarily unavailable' });
     const key = await makeKey('RS256', 'rsa-malformed-set');
     const error = await failure(await sign(key, 'u-malformed-set'), authFor());
