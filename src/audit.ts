@@ -1,4 +1,5 @@
 import type { DrizzleD1Database } from 'drizzle-orm/d1';
+import { insertIfPreviousChanged } from './db/conditional';
 import { auditEvents } from './db/schema';
 import { newId } from './lib/ids';
 
@@ -28,8 +29,8 @@ export interface AuditInput {
   detail?: Record<string, unknown>;
 }
 
-export function auditInsert(db: DrizzleD1Database, ctx: RequestContext, event: AuditInput, at: number) {
-  return db.insert(auditEvents).values({
+function auditRow(ctx: RequestContext, event: AuditInput, at: number) {
+  return {
     id: newId('evt'),
     at,
     action: event.action,
@@ -43,5 +44,19 @@ export function auditInsert(db: DrizzleD1Database, ctx: RequestContext, event: A
     userAgent: ctx.userAgent?.slice(0, 512) ?? null,
     detail: event.detail ? JSON.stringify(event.detail) : null,
     requestId: ctx.requestId,
-  });
+  };
+}
+
+export function auditInsert(db: DrizzleD1Database, ctx: RequestContext, event: AuditInput, at: number) {
+  return db.insert(auditEvents).values(auditRow(ctx, event, at));
+}
+
+/** The audit row, written only if the statement just before it in the batch changed a row. */
+export function auditInsertIfChanged(
+  db: DrizzleD1Database,
+  ctx: RequestContext,
+  event: AuditInput,
+  at: number,
+) {
+  return insertIfPreviousChanged(db, auditEvents, auditRow(ctx, event, at));
 }

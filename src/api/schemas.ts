@@ -8,10 +8,11 @@ import { tokenStatus } from '../tokens/state';
 
 // Control characters other than tab/newline are refused everywhere; names are single-line.
 const CONTROL = { test: (s: string) => [...s].some((ch) => isControl(ch.charCodeAt(0))) };
-const LINE_BREAK = /[\r\n\t\u2028\u2029]/;
+const LINE_BREAK = /[\r\n\t\u0085\u2028\u2029]/;
 
 function isControl(code: number): boolean {
-  return (code < 0x20 && code !== 0x09 && code !== 0x0a && code !== 0x0d) || code === 0x7f;
+  // C0 (except tab, LF, CR), DEL and C1 (U+0080–U+009F, which includes U+0085 NEXT LINE).
+  return (code < 0x20 && code !== 0x09 && code !== 0x0a && code !== 0x0d) || (code >= 0x7f && code <= 0x9f);
 }
 const chars = (s: string) => [...s].length;
 

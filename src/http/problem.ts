@@ -72,6 +72,15 @@ export function onError(error: unknown, c: Context): Response {
   );
 }
 
+function valueAt(input: unknown, path: PropertyKey[]): unknown {
+  let value = input;
+  for (const key of path) {
+    if (value === null || typeof value !== 'object') return undefined;
+    value = (value as Record<PropertyKey, unknown>)[key];
+  }
+  return value;
+}
+
 const CODE_BY_ISSUE: Record<string, string> = {
   invalid_type: 'invalid_type',
   too_big: 'too_large',
@@ -82,7 +91,7 @@ const CODE_BY_ISSUE: Record<string, string> = {
 };
 
 /** zod issues → field errors: which field, a stable code, and why. */
-export function fieldErrors(issues: z.core.$ZodIssue[]): FieldError[] {
+export function fieldErrors(issues: z.core.$ZodIssue[], input?: unknown): FieldError[] {
   return issues.flatMap((issue): FieldError[] => {
     const field = issue.path.map(String).join('.');
     if (issue.code === 'unrecognized_keys') {
@@ -93,7 +102,7 @@ export function fieldErrors(issues: z.core.$ZodIssue[]): FieldError[] {
       }));
     }
     const custom = (issue as { params?: { code?: string } }).params?.code;
-    const missing = issue.code === 'invalid_type' && (issue as { input?: unknown }).input === undefined;
+    const missing = issue.code === 'invalid_type' && valueAt(input, issue.path) === undefined;
     return [
       {
         field: field || 'body',
@@ -105,9 +114,14 @@ export function fieldErrors(issues: z.core.$ZodIssue[]): FieldError[] {
 }
 
 /** The OpenAPIHono defaultHook: every schema failure becomes a 422 naming each field (400 for query/path). */
-export function validationHook(result: { success: boolean; error?: z.ZodError; target?: string }) {
+export function validationHook(result: {
+  success: boolean;
+  error?: z.ZodError;
+  target?: string;
+  data?: unknown;
+}) {
   if (result.success || !result.error) return;
-  const errors = fieldErrors(result.error.issues);
+  const errors = fieldErrors(result.error.issues, result.data);
   if (result.target === 'json' || result.target === 'form') throw validationError(errors);
   throw new AppError(400, 'invalid_parameters', 'Invalid parameters', {
     detail: 'The query or path parameters are invalid.',

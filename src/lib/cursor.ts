@@ -17,7 +17,8 @@ export function encodeCursor(cursor: Cursor): string {
     .replace(/=+$/, '');
 }
 
-export function decodeCursor(value: string, sort: string): Cursor {
+/** `keyType` is the sort key's type: a cursor carrying another type was not issued for this sort. */
+export function decodeCursor(value: string, sort: string, keyType: 'number' | 'string' = 'number'): Cursor {
   const fail = () =>
     new AppError(400, 'invalid_cursor', 'Invalid cursor', {
       detail: 'The cursor is not one this API issued for this query; start again without it.',
@@ -30,7 +31,7 @@ export function decodeCursor(value: string, sort: string): Cursor {
       Uint8Array.from(binary, (c) => c.charCodeAt(0)),
     );
     const parsed = cursorSchema.safeParse(JSON.parse(json));
-    if (!parsed.success || parsed.data.s !== sort) throw fail();
+    if (!parsed.success || parsed.data.s !== sort || typeof parsed.data.k !== keyType) throw fail();
     return parsed.data;
   } catch {
     throw fail();

@@ -77,7 +77,7 @@ export async function listTokens(
     );
   }
   if (query.cursor) {
-    const cursor = decodeCursor(query.cursor, query.sort);
+    const cursor = decodeCursor(query.cursor, query.sort, sortName === 'name' ? 'string' : 'number');
     const op = descending ? sql`<` : sql`>`;
     where.push(sql`(${key} ${op} ${cursor.k} or (${key} = ${cursor.k} and ${tokens.id} ${op} ${cursor.id}))`);
   }

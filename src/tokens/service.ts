@@ -1,16 +1,17 @@
-import { and, eq, isNull } from 'drizzle-orm';
+import { and, eq, isNotNull, isNull } from 'drizzle-orm';
 import type { DrizzleD1Database } from 'drizzle-orm/d1';
-import { auditInsert, type RequestContext } from '../audit';
+import { auditInsert, auditInsertIfChanged, type RequestContext } from '../audit';
 import type { Principal } from '../auth/principals';
 import { publishTokenState } from '../auth/token-cache';
 import type { Config } from '../config';
+import { changedRows, insertIfPreviousChanged } from '../db/conditional';
 import { type TokenRow, tokens } from '../db/schema';
 import { type AppError, conflict, forbidden, notFound, validationError } from '../errors';
 import { newId } from '../lib/ids';
 import { generateToken, tokenHint } from './format';
 import { hashToken } from './hash';
 import { defaultExpiration, type ExpirationInput, resolveExpiration } from './policy';
-import { countTokens, findToken } from './repository';
+import { countTokens, findToken, findTokenStateByHash } from './repository';
 import { tokenStateFrom, tokenStatus } from './state';
 
 // The token lifecycle: create, edit, revoke, restore, rotate, delete. Every change is one atomic D1 batch
@@ -72,6 +73,15 @@ function nameTaken(): AppError {
   ]);
 }
 
+/** KV allows one write per second per key; the follow-up write waits longer than that. */
+const RESYNC_DELAY_MS = 1_500;
+
+/**
+ * Publishes the token's new state to the caches, then once more a moment later from what D1 says then. The second
+ * write repairs a race (a verification that read D1 just before the change and refilled KV just after it) and
+ * retries a failed first write. Reading D1 again, rather than replaying the state, keeps a quick revoke-then-restore
+ * from being undone.
+ */
 async function publish(deps: ServiceDeps, row: TokenRow, owner: Principal, gone?: 'revoked' | 'deleted') {
   const next = gone
     ? { tombstone: gone, id: row.id }
@@ -84,14 +94,23 @@ async function publish(deps: ServiceDeps, row: TokenRow, owner: Principal, gone?
   try {
     await publishTokenState(deps, row.secretHash, next);
   } catch (error) {
-    // D1 holds the truth already. Keep trying in the background; until then KV records age out (see README).
+    // D1 holds the truth already; the resync below retries, and until then KV records age out (see README).
     console.error(JSON.stringify({ event: 'kv_publish_failed', token_id: row.id, error: String(error) }));
-    deps.waitUntil(
-      new Promise((resolve) => setTimeout(resolve, 2_000))
-        .then(() => publishTokenState(deps, row.secretHash, next))
-        .catch(() => {}),
-    );
   }
+  deps.waitUntil(
+    new Promise((resolve) => setTimeout(resolve, RESYNC_DELAY_MS))
+      .then(() => resyncTokenState(deps, row.id, row.secretHash))
+      .catch((error: unknown) =>
+        console.error(JSON.stringify({ event: 'kv_resync_failed', token_id: row.id, error: String(error) })),
+      ),
+  );
+}
+
+async function resyncTokenState(deps: ServiceDeps, id: string, hash: string): Promise<void> {
+  const current = await findTokenStateByHash(deps.db, [hash]);
+  const next = current ? tokenStateFrom(current) : { tombstone: 'deleted' as const, id };
+  const state = 'state' in next && next.state === 'revoked' ? { tombstone: 'revoked' as const, id } : next;
+  await publishTokenState({ ...deps, now: Date.now() }, hash, state);
 }
 
 /** The owner's token, or 404 whether it is missing or someone else's (no existence oracle). */
@@ -246,13 +265,13 @@ export async function revokeToken(deps: ServiceDeps, owner: Principal, id: strin
     revokeReason: reason,
     updatedAt: now,
   };
-  await deps.db.batch([
-    // `revoked_at is null` keeps two concurrent revocations from both succeeding with different reasons.
+  // The guard and changes(): of concurrent revocations exactly one changes the row, writes the event and wins.
+  const [update] = await deps.db.batch([
     deps.db
       .update(tokens)
       .set({ revokedAt: now, revokedBy: ctx.actor.id, revokeReason: reason, updatedAt: now })
       .where(and(eq(tokens.id, id), isNull(tokens.revokedAt))),
-    auditInsert(
+    auditInsertIfChanged(
       deps.db,
       ctx,
       {
@@ -265,6 +284,7 @@ export async function revokeToken(deps: ServiceDeps, owner: Principal, id: strin
       now,
     ),
   ]);
+  if (changedRows(update) === 0) throw conflict('already_revoked', 'This token is already revoked.');
   await publish(deps, updated, owner, 'revoked');
   return updated;
 }
@@ -280,13 +300,14 @@ export async function restoreToken(deps: ServiceDeps, owner: Principal, id: stri
     );
   }
   const updated: TokenRow = { ...row, revokedAt: null, revokedBy: null, revokeReason: null, updatedAt: now };
+  let update: unknown;
   try {
-    await deps.db.batch([
+    [update] = await deps.db.batch([
       deps.db
         .update(tokens)
         .set({ revokedAt: null, revokedBy: null, revokeReason: null, updatedAt: now })
-        .where(eq(tokens.id, id)),
-      auditInsert(
+        .where(and(eq(tokens.id, id), isNotNull(tokens.revokedAt))),
+      auditInsertIfChanged(
         deps.db,
         ctx,
         {
@@ -303,6 +324,7 @@ export async function restoreToken(deps: ServiceDeps, owner: Principal, id: stri
     if (isUniqueViolation(error, 'name_key')) throw nameTaken();
     throw error;
   }
+  if (changedRows(update) === 0) throw conflict('not_revoked', 'Only a revoked token can be restored.');
   await publish(deps, updated, owner);
   return updated;
 }
@@ -358,25 +380,36 @@ export async function rotateToken(deps: ServiceDeps, owner: Principal, id: strin
     revokeReason: 'rotated',
     updatedAt: now,
   };
-  await deps.db.batch([
-    deps.db
-      .update(tokens)
-      .set({ revokedAt: now, revokedBy: ctx.actor.id, revokeReason: 'rotated', updatedAt: now })
-      .where(eq(tokens.id, id)),
-    created.insert,
-    auditInsert(
-      deps.db,
-      ctx,
-      {
-        action: 'token.rotated',
-        targetType: 'token',
-        targetId: id,
-        ownerId: row.ownerId,
-        detail: { replaced_by: created.row.id },
-      },
-      now,
-    ),
-  ]);
+  // Retire, insert the successor, audit: each step only if the one before changed a row, so of concurrent
+  // rotations exactly one issues a new token and the others get 409.
+  let retire: unknown;
+  try {
+    [retire] = await deps.db.batch([
+      deps.db
+        .update(tokens)
+        .set({ revokedAt: now, revokedBy: ctx.actor.id, revokeReason: 'rotated', updatedAt: now })
+        .where(and(eq(tokens.id, id), isNull(tokens.revokedAt))),
+      insertIfPreviousChanged(deps.db, tokens, created.row),
+      auditInsertIfChanged(
+        deps.db,
+        ctx,
+        {
+          action: 'token.rotated',
+          targetType: 'token',
+          targetId: id,
+          ownerId: row.ownerId,
+          detail: { replaced_by: created.row.id },
+        },
+        now,
+      ),
+    ]);
+  } catch (error) {
+    if (isUniqueViolation(error, 'name_key'))
+      throw conflict('token_revoked', 'This token was rotated or revoked meanwhile.');
+    throw error;
+  }
+  if (changedRows(retire) === 0)
+    throw conflict('token_revoked', 'This token was rotated or revoked meanwhile.');
   await publish(deps, retired, owner, 'revoked');
   deps.waitUntil(publish(deps, created.row, owner));
   return created;

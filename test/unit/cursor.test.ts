@@ -32,7 +32,10 @@ describe('cursors', () => {
     for (const cursor of cases) {
       const encoded = encodeCursor(cursor);
       expect(encoded).toMatch(/^[A-Za-z0-9_-]+$/); // URL-safe, no padding
-      expect(decodeCursor(encoded, cursor.s)).toEqual(cursor);
+      const keyType = typeof cursor.k === 'number' ? 'number' : 'string';
+      expect(decodeCursor(encoded, cursor.s, keyType)).toEqual(cursor);
+      // The same cursor with the other key type was not issued for this sort.
+      expect(() => decodeCursor(encoded, cursor.s, keyType === 'number' ? 'string' : 'number')).toThrow();
     }
   });
 

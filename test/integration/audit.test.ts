@@ -1,0 +1,202 @@
+import { describe, expect, it } from 'vitest';
+import { bearer, call, createToken } from '../helpers';
+import {
+  API,
+  expectJson,
+  expectProblem,
+  getWith,
+  newUser,
+  postJson,
+  type TestUser,
+  type TokenBody,
+  type TokenPage,
+  userWithToken,
+} from './support';
+
+interface AuditEvent {
+  id: string;
+  at: string;
+  action: string;
+  actor: { id: string | null; kind: string; token_id: string | null };
+  target: { type: string; id: string };
+  owner_id: string | null;
+  ip: string | null;
+  user_agent: string | null;
+  detail: Record<string, unknown> | null;
+  request_id: string | null;
+}
+interface AuditPage {
+  data: AuditEvent[];
+  next_cursor: string | null;
+}
+
+const CLIENT = { 'cf-connecting-ip': '203.0.113.7', 'User-Agent': 'audit-test/1.0 (+integration)' };
+
+/** Sends a management request from CLIENT and returns the response plus its X-Request-Id. */
+async function send(user: TestUser, method: string, path: string, json?: unknown) {
+  const res = await call(API + path, {
+    method,
+    headers: { ...bearer(user.jwt), ...CLIENT },
+    ...(json === undefined ? {} : { json }),
+  });
+  return { res, requestId: res.headers.get('X-Request-Id') };
+}
+
+async function auditOf(user: TestUser, query = 'limit=100'): Promise<AuditEvent[]> {
+  return (await expectJson<AuditPage>(await getWith(`/audit?${query}`, user.jwt), 200)).data;
+}
+
+async function myId(user: TestUser): Promise<string> {
+  return (await expectJson<{ id: string }>(await getWith('/currentuser', user.jwt), 200)).id;
+}
+
+describe('GET /audit — events for every mutation', () => {
+  it('records create, update, revoke, restore, rotate and delete with actor, target, ip, UA and request id', async () => {
+    const user = await newUser();
+    const me = await myId(user);
+    const create = await send(user, 'POST', '/tokens', { name: 'audited', scopes: ['read'] });
+    const created = (await create.res.json()) as TokenBody;
+    const id = created.id;
+    const steps = [
+      create,
+      await send(user, 'PATCH', `/tokens/${id}`, { description: 'now described' }),
+      await send(user, 'POST', `/tokens/${id}/revoke`),
+      await send(user, 'POST', `/tokens/${id}/restore`),
+      await send(user, 'POST', `/tokens/${id}/rotate`),
+    ];
+    const rotated = (await steps[4]!.res.json()) as TokenBody;
+    steps.push(await send(user, 'DELETE', `/tokens/${rotated.id}`));
+    expect(steps.map((s) => s.res.status)).toEqual([201, 200, 200, 200, 201, 204]);
+
+    const events = await auditOf(user);
+    // Events in the same millisecond have no defined order, so match each request to its event by action.
+    const expected = [
+      ['token.created', id],
+      ['token.updated', id],
+      ['token.revoked', id],
+      ['token.restored', id],
+      ['token.rotated', id],
+      ['token.deleted', rotated.id],
+    ] as const;
+    expect(events).toHaveLength(expected.length);
+    const byAction = new Map(events.map((e) => [e.action, e]));
+    expected.forEach(([action, targetId], i) => {
+      expect(byAction.get(action)).toMatchObject({
+        target: { type: 'token', id: targetId },
+        actor: { id: me, kind: 'user', token_id: null },
+        owner_id: me,
+        ip: CLIENT['cf-connecting-ip'],
+        user_agent: CLIENT['User-Agent'],
+        request_id: steps[i]!.requestId,
+      });
+    });
+    expect(steps.every((s) => s.requestId)).toBe(true);
+    for (let i = 1; i < events.length; i++) {
+      expect(Date.parse(events[i - 1]!.at)).toBeGreaterThanOrEqual(Date.parse(events[i]!.at));
+    }
+    expect(byAction.get('token.created')?.detail).toMatchObject({ name: 'audited', scopes: ['read'] });
+    expect(byAction.get('token.updated')?.detail).toMatchObject({ changed: ['description'] });
+    expect(byAction.get('token.revoked')?.detail).toMatchObject({ reason: 'user' });
+    expect(byAction.get('token.rotated')?.detail).toMatchObject({ replaced_by: rotated.id });
+    // Never a secret, whether the one from create or the one from rotate.
+    const text = JSON.stringify(events);
+    expect(text).not.toContain(created.token!);
+    expect(text).not.toContain(rotated.token!);
+  });
+
+  it('names the PAT that acted when a token revokes itself', async () => {
+    const { user, created } = await userWithToken();
+    await call(`${API}/tokens/self/revoke`, {
+      method: 'POST',
+      headers: { 'x-pat': created.token, ...CLIENT },
+    });
+    const event = (await auditOf(user)).find((e) => e.action === 'token.revoked');
+    expect(event).toMatchObject({
+      action: 'token.revoked',
+      target: { type: 'token', id: created.id },
+      actor: { id: await myId(user), token_id: created.id },
+      ip: CLIENT['cf-connecting-ip'],
+    });
+    expect(JSON.stringify(event)).not.toContain(created.token);
+  });
+
+  it('records nothing for refused requests', async () => {
+    const { user, created } = await userWithToken();
+    const before = await auditOf(user);
+    const stranger = await newUser();
+    await postJson('/tokens', user.jwt, { name: '' });
+    await postJson(`/tokens/${created.id}/restore`, user.jwt);
+    await postJson(`/tokens/${created.id}/revoke`, stranger.jwt);
+    await call(`${API}/tokens/${created.id}`, { method: 'DELETE', headers: bearer(stranger.jwt) });
+    expect(await auditOf(user)).toEqual(before);
+    expect(await auditOf(stranger)).toEqual([]);
+  });
+
+  it('writes no event for a PATCH that changes nothing', async () => {
+    const { user, created } = await userWithToken({ name: 'same' });
+    await call(`${API}/tokens/${created.id}`, {
+      method: 'PATCH',
+      headers: bearer(user.jwt),
+      json: { name: 'same' },
+    });
+    expect((await auditOf(user)).map((e) => e.action)).toEqual(['token.created']);
+  });
+});
+
+describe('GET /audit — scope and paging', () => {
+  it("shows only the caller's events", async () => {
+    const [alice, bob] = [await newUser(), await newUser()];
+    const a = await createToken(alice.jwt);
+    const b = await createToken(bob.jwt);
+    await postJson(`/tokens/${b.id}/revoke`, bob.jwt);
+    const events = await auditOf(alice);
+    expect(events.map((e) => e.target.id)).toEqual([a.id]);
+    expect(JSON.stringify(events)).not.toContain(b.id);
+  });
+
+  it('pages newest first without duplicates or gaps', async () => {
+    const user = await newUser();
+    for (let i = 0; i < 4; i++) {
+      const t = await createToken(user.jwt, { name: `paged ${i}` });
+      await postJson(`/tokens/${t.id}/revoke`, user.jwt);
+    }
+    const all = await auditOf(user);
+    expect(all).toHaveLength(8);
+    const walked: AuditEvent[] = [];
+    let cursor: string | null = null;
+    do {
+      const page: AuditPage = await expectJson<AuditPage>(
+        await getWith(`/audit?limit=3${cursor ? `&cursor=${cursor}` : ''}`, user.jwt),
+        200,
+      );
+      expect(page.data.length).toBeLessThanOrEqual(3);
+      walked.push(...page.data);
+      cursor = page.next_cursor;
+    } while (cursor);
+    expect(walked.map((e) => e.id)).toEqual(all.map((e) => e.id));
+    for (let i = 1; i < walked.length; i++) {
+      expect(Date.parse(walked[i - 1]!.at)).toBeGreaterThanOrEqual(Date.parse(walked[i]!.at));
+    }
+  });
+
+  it.each([
+    ['limit=0', 'invalid_parameters'],
+    ['limit=101', 'invalid_parameters'],
+    ['limit=ten', 'invalid_parameters'],
+    ['action=token.created', 'invalid_parameters'],
+    ['cursor=%%%', 'invalid_cursor'],
+    ['cursor=eyJmb28iOjF9', 'invalid_cursor'],
+  ])('answers 400 for %s', async (query, code) => {
+    const user = await newUser();
+    await createToken(user.jwt);
+    await expectProblem(await getWith(`/audit?${query}`, user.jwt), 400, code);
+  });
+
+  it('refuses a token-list cursor', async () => {
+    const user = await newUser();
+    await createToken(user.jwt);
+    await createToken(user.jwt);
+    const { next_cursor } = await expectJson<TokenPage>(await getWith('/tokens?limit=1', user.jwt), 200);
+    await expectProblem(await getWith(`/audit?cursor=${next_cursor}`, user.jwt), 400, 'invalid_cursor');
+  });
+});

@@ -1,0 +1,165 @@
+import { describe, expect, it } from 'vitest';
+import { call, createToken } from '../helpers';
+import { API, DAY_MS, expectJson, expectProblem, newUser } from './support';
+
+// The published contract (OpenAPI + HTML docs), the unauthenticated policy, and unknown paths.
+
+const OPERATIONS: [string, string][] = [
+  ['get', '/currentuser'],
+  ['get', '/policy'],
+  ['get', '/tokens/self'],
+  ['post', '/tokens/self/revoke'],
+  ['get', '/tokens'],
+  ['post', '/tokens'],
+  ['get', '/tokens/{id}'],
+  ['patch', '/tokens/{id}'],
+  ['delete', '/tokens/{id}'],
+  ['post', '/tokens/{id}/revoke'],
+  ['post', '/tokens/{id}/restore'],
+  ['post', '/tokens/{id}/rotate'],
+  ['get', '/audit'],
+  ['post', '/dev/session'],
+];
+
+type Json = Record<string, unknown>;
+
+async function openApi(): Promise<Json & { paths: Record<string, Record<string, Json>> }> {
+  const res = await call('/openapi.json');
+  expect(res.status).toBe(200);
+  expect(res.headers.get('Content-Type')).toMatch(/^application\/json/);
+  return (await res.json()) as Json & { paths: Record<string, Record<string, Json>> };
+}
+
+describe('GET /openapi.json', () => {
+  it('is OpenAPI 3.1 and lists every management operation', async () => {
+    const doc = await openApi();
+    expect(doc.openapi).toMatch(/^3\.1\./);
+    for (const [method, path] of OPERATIONS) {
+      expect(doc.paths[API + path]?.[method], `${method.toUpperCase()} ${path}`).toBeDefined();
+    }
+  });
+
+  it('documents errors as problem+json and the bearer scheme', async () => {
+    const doc = await openApi();
+    const create = doc.paths[`${API}/tokens`]!.post as { responses: Record<string, Json> };
+    expect(Object.keys(create.responses)).toEqual(expect.arrayContaining(['201', '401', '409', '422']));
+    expect(create.responses['422']!.content).toHaveProperty(['application/problem+json']);
+    const schemes = (doc.components as { securitySchemes?: Json }).securitySchemes;
+    expect(schemes?.bearer).toMatchObject({ type: 'http', scheme: 'bearer' });
+  });
+
+  it('describes the token resource without any secret field, and the secret only on creation', async () => {
+    const doc = await openApi();
+    type Schema = { properties?: Json; allOf?: Schema[] };
+    const schemas = (doc.components as { schemas: Record<string, Schema> }).schemas;
+    // CreatedToken extends Token through allOf; collect the properties of every part.
+    const props = (schema: Schema): string[] => [
+      ...Object.keys(schema.properties ?? {}),
+      ...(schema.allOf ?? []).flatMap((part) => props(part)),
+    ];
+    expect(props(schemas.Token!)).toContain('hint');
+    expect(props(schemas.Token!)).not.toContain('token');
+    expect(props(schemas.Token!)).not.toContain('secret_hash');
+    expect(props(schemas.CreatedToken!)).toContain('token');
+    const list = doc.paths[`${API}/tokens`]!.get as { responses: Record<string, { content: Json }> };
+    expect(JSON.stringify(list.responses['200']!.content)).not.toContain('CreatedToken');
+  });
+});
+
+describe('GET /docs', () => {
+  it('renders every operation as HTML', async () => {
+    const res = await call('/docs');
+    expect(res.status).toBe(200);
+    expect(res.headers.get('Content-Type')).toMatch(/^text\/html/);
+    const html = await res.text();
+    for (const [method, path] of OPERATIONS) {
+      expect(html, `${method} ${path}`).toContain(`<code>${API}${path}</code>`);
+    }
+  });
+
+  it('loads only what its own Content-Security-Policy allows', async () => {
+    const res = await call('/docs');
+    const html = await res.text();
+    const csp = res.headers.get('Content-Security-Policy') ?? '';
+    const styleSrc = /style-src ([^;]+)/.exec(csp)?.[1] ?? /default-src ([^;]+)/.exec(csp)?.[1] ?? '';
+    const scriptSrc = /script-src ([^;]+)/.exec(csp)?.[1] ?? '';
+    if (/<style[\s>]/i.test(html) || /\sstyle="/i.test(html)) expect(styleSrc).toContain("'unsafe-inline'");
+    if (/<script(?![^>]*\ssrc=)[^>]*>/i.test(html)) expect(scriptSrc).toContain("'unsafe-inline'");
+    expect(html).not.toMatch(/(?:src|href)="https?:\/\//);
+    // Every stylesheet it links is served, as CSS.
+    for (const [, href] of html.matchAll(/<link[^>]+rel="stylesheet"[^>]+href="([^"]+)"/g)) {
+      const css = await call(href!);
+      expect(css.status, href).toBe(200);
+      expect(css.headers.get('Content-Type')).toMatch(/^text\/css/);
+    }
+  });
+
+  it('is linked from /', async () => {
+    const res = await call('/', { redirect: 'manual' });
+    expect([301, 302, 303, 307, 308]).toContain(res.status);
+    expect(res.headers.get('Location')).toMatch(/\/docs$/);
+  });
+});
+
+describe('GET /policy', () => {
+  interface Policy {
+    expiration: {
+      required: boolean;
+      editable: boolean;
+      min: { days?: number };
+      max_days: number;
+      default_expires_at: string;
+      earliest_expires_at: string;
+      latest_expires_at: string;
+      presets: { days: number; expires_at: string }[];
+    };
+    scopes: { all: string[]; member: string[] };
+    token_prefix: string;
+    token_pattern: string;
+  }
+
+  it('is readable without credentials and never cached', async () => {
+    const before = Date.now();
+    const policy = await expectJson<Policy>(await call(`${API}/policy`), 200);
+    expect(policy.expiration).toMatchObject({
+      required: true,
+      editable: true,
+      min: { days: 1 },
+      max_days: 365,
+    });
+    const defaultIn = Date.parse(policy.expiration.default_expires_at) - before;
+    expect(defaultIn).toBeGreaterThanOrEqual(30 * DAY_MS);
+    expect(defaultIn).toBeLessThan(30 * DAY_MS + 5_000);
+    expect(policy.expiration.presets.map((p) => p.days)).toContain(30);
+    expect(policy.scopes.member).toEqual(['read', 'write']);
+    expect(policy.token_prefix).toBe('pat_');
+  });
+
+  it('publishes bounds and a token pattern that match what create actually does', async () => {
+    const policy = await expectJson<Policy>(await call(`${API}/policy`), 200);
+    const user = await newUser();
+    const created = await createToken(user.jwt);
+    expect(new RegExp(policy.token_pattern).test(`token: ${created.token}.`)).toBe(true);
+    expect(new RegExp(policy.token_pattern).test(created.token.slice(0, -1))).toBe(false);
+    const latest = policy.expiration.latest_expires_at.slice(0, 10);
+    const tooLate = new Date(Date.parse(latest) + DAY_MS).toISOString().slice(0, 10);
+    const post = (expires_at: string) =>
+      call(`${API}/tokens`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${user.jwt}` },
+        json: { name: `bound ${expires_at}`, expires_at },
+      });
+    expect((await post(latest)).status).toBe(201);
+    expect((await post(tooLate)).status).toBe(422);
+  });
+});
+
+describe('unknown paths', () => {
+  it.each(['/api/v1/nothing-here', '/api/v1/tokens/tok_x/frobnicate'])(
+    '%s answers 404 problem+json',
+    async (path) => {
+      const problem = await expectProblem(await call(path), 404, 'not_found');
+      expect(problem.instance).toBe(path);
+    },
+  );
+});
