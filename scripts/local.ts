@@ -98,12 +98,16 @@ export function spawnGroup(
   });
 }
 
+/**
+ * Signals the child's whole process group. The group outlives its leader, so this is sent even when the leader
+ * has exited: a SIGKILL must still reach anything left behind (wrangler, workerd).
+ */
 export function stopGroup(child: ChildProcess | undefined, signal: NodeJS.Signals = 'SIGTERM'): void {
-  if (!child?.pid || child.exitCode !== null) return;
+  if (!child?.pid) return;
   try {
     process.kill(-child.pid, signal);
   } catch {
-    // Already gone.
+    // No process is left in the group.
   }
 }
 

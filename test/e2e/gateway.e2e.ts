@@ -70,7 +70,7 @@ describe('every token source through curl', () => {
     ['x-auth-token header', () => ['-H', `x-auth-token: ${pat}`, `${h.gateway}/e2e/v1/items`], '/v1/items'],
     ['?token= query', () => [`${h.gateway}/e2e/v1/items?token=${pat}&page=2`], '/v1/items?page=2'],
     ['last path segment', () => [`${h.gateway}/e2e/ext/bc/C/rpc/${pat}`], '/ext/bc/C/rpc'],
-    ['first path segment (IPFS)', () => [`${h.gateway}/ipfs/${pat}/api/v0/version`], '/api/v0/version'],
+    ['first path segment (IPFS)', () => [`${h.gateway}/e2e-ipfs/${pat}/api/v0/version`], '/api/v0/version'],
   ];
   for (const [name, args, expectedUrl] of cases) {
     it(`${name}: 200, forwarded without the token`, async () => {

@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WebSocketServer } from 'ws';
-import { ensureDevVars, ROOT, spawnGroup, stopGroup, waitForHttp } from '../../scripts/local';
+import { ensureDevVars, ROOT, spawnGroup, stopGroup, waitForHttp, workerVars } from '../../scripts/local';
 
 export interface Received {
   method: string;
@@ -91,7 +91,10 @@ export async function startHarness(): Promise<Harness> {
   const state = mkdtempSync(join(tmpdir(), 'pat-gateway-e2e-'));
   const upstream = `http://127.0.0.1:${upstreamPort}/`;
   const readWrite = { GET: ['read'], HEAD: ['read'], '*': ['write'] };
+  // The demo routes from wrangler.toml (the README uses them), plus routes to this run's upstreams.
+  const demo = JSON.parse(String(workerVars(undefined, {}).ROUTES)) as unknown[];
   const routes = [
+    ...demo,
     {
       name: 'e2e',
       match: { path_prefix: '/e2e' },
@@ -100,8 +103,8 @@ export async function startHarness(): Promise<Harness> {
       scopes: readWrite,
     },
     {
-      name: 'ipfs',
-      match: { path_prefix: '/ipfs' },
+      name: 'e2e-ipfs',
+      match: { path_prefix: '/e2e-ipfs' },
       upstream: { url: upstream },
       token_sources: { path: 'first' },
       scopes: ['read'],
@@ -131,8 +134,10 @@ export async function startHarness(): Promise<Harness> {
   child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
   const stop = async () => {
     stopGroup(child);
-    await new Promise((r) => setTimeout(r, 300));
+    await new Promise((r) => setTimeout(r, 500));
     stopGroup(child, 'SIGKILL');
+    child.stdout?.destroy();
+    child.stderr?.destroy();
     for (const client of wss.clients) client.terminate();
     http.closeAllConnections();
     wsHttp.closeAllConnections();
