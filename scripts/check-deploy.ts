@@ -1,12 +1,14 @@
 // `npm run check:deploy`: what CI can check of a production deploy without an account. The production vars in
 // wrangler.toml must pass the Worker's config schema (with stand-in secrets), dev-only settings must be refused
 // there, and `wrangler deploy --dry-run --env production` must bundle the Worker.
-import { randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { parseConfig } from '../src/config';
 import { run, validateConfigOrExit, WRANGLER, workerVars } from './local';
 
 const standIn = () => randomBytes(32).toString('hex');
-const production = workerVars('production', { TOKEN_PEPPER: standIn() });
+const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+const signingKey = JSON.stringify({ ...privateKey.export({ format: 'jwk' }), kid: 'ci-stand-in' });
+const production = workerVars('production', { TOKEN_PEPPER: standIn(), GATEWAY_SIGNING_KEY: signingKey });
 validateConfigOrExit(production, 'wrangler.toml [env.production.vars]');
 
 // The guard rails must hold: production refuses dev sessions and dev_ secrets.
