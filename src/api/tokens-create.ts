@@ -49,7 +49,8 @@ const route = createRoute({
 export function registerCreateToken(app: OpenAPIHono<AppEnv>) {
   app.openapi(route, async (c) => {
     const deps = serviceDeps(c);
-    const { token, row } = await createToken(deps, c.get('caller').principal, c.req.valid('json'));
+    const { principal } = c.get('caller');
+    const { token, row } = await createToken(deps, principal, principal, c.req.valid('json'));
     return c.json({ ...toTokenResource(row, deps.now), token }, 201, {
       ...NO_STORE,
       Location: `/api/v1/tokens/${row.id}`,

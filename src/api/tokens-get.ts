@@ -1,7 +1,7 @@
 import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
 import type { AppEnv } from '../env';
 import { managementAuth } from '../http/authenticate';
-import { loadOwnedToken } from '../tokens/service';
+import { loadToken } from '../tokens/access';
 import { NO_STORE, serviceDeps } from './deps';
 import { errorResponses, TokenIdParam, TokenResource, toTokenResource } from './schemas';
 
@@ -25,7 +25,7 @@ const route = createRoute({
 export function registerGetToken(app: OpenAPIHono<AppEnv>) {
   app.openapi(route, async (c) => {
     const deps = serviceDeps(c);
-    const row = await loadOwnedToken(deps, c.get('caller').principal, c.req.valid('param').id);
+    const { row } = await loadToken(deps, c.get('caller').principal, c.req.valid('param').id, 'view');
     return c.json(toTokenResource(row, deps.now), 200, NO_STORE);
   });
 }

@@ -3,7 +3,8 @@ import type { Context } from 'hono';
 import type { AppEnv } from '../env';
 import { AppError } from '../errors';
 import { managementAuth } from '../http/authenticate';
-import { loadOwnedToken, revokeToken } from '../tokens/service';
+import { loadToken } from '../tokens/access';
+import { revokeToken } from '../tokens/service';
 import { NO_STORE, serviceDeps } from './deps';
 import { errorResponses, TokenResource, toTokenResource } from './schemas';
 
@@ -50,7 +51,7 @@ const revokeRoute = createRoute({
 export function registerSelfRoutes(app: OpenAPIHono<AppEnv>) {
   app.openapi(getRoute, async (c) => {
     const deps = serviceDeps(c);
-    const row = await loadOwnedToken(deps, c.get('caller').principal, selfTokenId(c));
+    const row = (await loadToken(deps, c.get('caller').principal, selfTokenId(c), 'view')).row;
     return c.json(toTokenResource(row, deps.now), 200, NO_STORE);
   });
   app.openapi(revokeRoute, async (c) => {

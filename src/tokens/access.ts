@@ -1,0 +1,117 @@
+import { eq } from 'drizzle-orm';
+import type { DrizzleD1Database } from 'drizzle-orm/d1';
+import type { RequestContext } from '../audit';
+import { decide, type TokenAction } from '../auth/permissions';
+import { type Principal, toPrincipal } from '../auth/principals';
+import { publishTokenState } from '../auth/token-cache';
+import type { Config } from '../config';
+import { principals, type TokenRow } from '../db/schema';
+import { type AppError, conflict, forbidden, notFound } from '../errors';
+import { findToken, findTokenStateByHash } from './repository';
+import { tokenStateFrom } from './state';
+
+// What every lifecycle operation shares: loading a token through the permission matrix, and publishing its new
+// state to the caches after a change.
+
+export interface ServiceDeps {
+  db: DrizzleD1Database;
+  kv: KVNamespace;
+  config: Config;
+  now: number;
+  ctx: RequestContext;
+  waitUntil(promise: Promise<unknown>): void;
+}
+
+export async function findPrincipal(db: DrizzleD1Database, id: string): Promise<Principal | null> {
+  const row = await db.select().from(principals).where(eq(principals.id, id)).get();
+  return row ? toPrincipal(row) : null;
+}
+
+/**
+ * The token and its owner, if the actor may do `action` to it: 404 when they may not even see it (no existence
+ * oracle), 403 when they see it but may not do this.
+ */
+export async function loadToken(
+  deps: ServiceDeps,
+  actor: Principal,
+  id: string,
+  action: TokenAction,
+): Promise<{ row: TokenRow; owner: Principal }> {
+  const row = await findToken(deps.db, id);
+  if (!row) throw notFound();
+  const decision = decide(actor, action, row);
+  if (decision === 'hidden') throw notFound();
+  if (decision === 'denied')
+    throw forbidden('not_permitted', `Your role (${actor.role}) may not ${action} this token.`);
+  const owner = row.ownerId === actor.id ? actor : await findPrincipal(deps.db, row.ownerId);
+  if (!owner) throw notFound();
+  return { row, owner };
+}
+
+/** Refuses `generate` for this owner unless the matrix allows it. */
+export function assertMayGenerate(actor: Principal, owner: Principal): void {
+  const decision = decide(actor, 'generate', {
+    type: owner.kind === 'user' ? 'personal' : 'service',
+    ownerId: owner.id,
+  });
+  if (decision !== 'allowed')
+    throw forbidden('not_permitted', `Your role (${actor.role}) may not create tokens for this owner.`);
+}
+
+export function isUniqueViolation(error: unknown, column: string): boolean {
+  const text = `${(error as Error)?.message ?? ''} ${String((error as { cause?: unknown })?.cause ?? '')}`;
+  return text.includes('UNIQUE constraint failed') && text.includes(column);
+}
+
+export function nameTaken(): AppError {
+  return conflict('name_taken', 'This owner already has a token with this name.', [
+    { field: 'name', code: 'duplicate', message: 'Names must be unique among the owner’s tokens.' },
+  ]);
+}
+
+/** KV allows one write per second per key; the follow-up write waits longer than that. */
+const RESYNC_DELAY_MS = 1_500;
+
+/**
+ * Publishes the token's new state to the caches, then once more a moment later from what D1 says then. The second
+ * write repairs a race (a verification that read D1 just before the change and refilled KV just after it) and
+ * retries a failed first write. Reading D1 again, rather than replaying the state, keeps a quick revoke-then-restore
+ * from being undone.
+ */
+export async function publish(
+  deps: ServiceDeps,
+  row: TokenRow,
+  owner: Principal | null,
+  gone?: 'revoked' | 'deleted',
+) {
+  // A tombstone needs no owner; a live record does.
+  const next =
+    gone || !owner
+      ? { tombstone: gone ?? ('revoked' as const), id: row.id }
+      : tokenStateFrom({
+          ...row,
+          ownerSubject: owner.subject,
+          ownerRole: owner.role,
+          ownerActive: owner.active,
+        });
+  try {
+    await publishTokenState(deps, row.secretHash, next);
+  } catch (error) {
+    // D1 holds the truth already; the resync below retries, and until then KV records age out (see README).
+    console.error(JSON.stringify({ event: 'kv_publish_failed', token_id: row.id, error: String(error) }));
+  }
+  deps.waitUntil(
+    new Promise((resolve) => setTimeout(resolve, RESYNC_DELAY_MS))
+      .then(() => resyncTokenState(deps, row.id, row.secretHash))
+      .catch((error: unknown) =>
+        console.error(JSON.stringify({ event: 'kv_resync_failed', token_id: row.id, error: String(error) })),
+      ),
+  );
+}
+
+async function resyncTokenState(deps: ServiceDeps, id: string, hash: string): Promise<void> {
+  const current = await findTokenStateByHash(deps.db, [hash]);
+  const next = current ? tokenStateFrom(current) : { tombstone: 'deleted' as const, id };
+  const state = 'state' in next && next.state === 'revoked' ? { tombstone: 'revoked' as const, id } : next;
+  await publishTokenState({ ...deps, now: Date.now() }, hash, state);
+}

@@ -1,0 +1,135 @@
+import { and, eq, inArray, isNotNull, isNull, sql } from 'drizzle-orm';
+import { auditInsertIfChanged } from '../audit';
+import type { Principal } from '../auth/principals';
+import { changedRows } from '../db/conditional';
+import { auditEvents, type TokenRow, tokens } from '../db/schema';
+import { conflict } from '../errors';
+import { isUniqueViolation, loadToken, nameTaken, publish, type ServiceDeps } from './access';
+import { tokenStatus } from './state';
+
+// Revoking and restoring tokens: one at a time (owner or admin), in bulk (admin), and by value (leak reports).
+// Each revocation is a guarded update plus its audit event in one D1 batch, then a tombstone in KV.
+
+/** Reasons a revocation can be undone; rotation, leak reports and inactivity are final. */
+const RESTORABLE = new Set(['user', 'admin']);
+
+export async function revokeToken(deps: ServiceDeps, actor: Principal, id: string) {
+  const { now, ctx } = deps;
+  const { row, owner } = await loadToken(deps, actor, id, 'revoke');
+  if (row.revokedAt !== null) throw conflict('already_revoked', 'This token is already revoked.');
+  const reason = ctx.actor.id === row.ownerId ? 'user' : 'admin';
+  const updated: TokenRow = {
+    ...row,
+    revokedAt: now,
+    revokedBy: ctx.actor.id,
+    revokeReason: reason,
+    updatedAt: now,
+  };
+  // The guard and changes(): of concurrent revocations exactly one changes the row, writes the event and wins.
+  const [update] = await deps.db.batch([
+    deps.db
+      .update(tokens)
+      .set({ revokedAt: now, revokedBy: ctx.actor.id, revokeReason: reason, updatedAt: now })
+      .where(and(eq(tokens.id, id), isNull(tokens.revokedAt))),
+    auditInsertIfChanged(
+      deps.db,
+      ctx,
+      {
+        action: 'token.revoked',
+        targetType: 'token',
+        targetId: id,
+        ownerId: row.ownerId,
+        detail: { reason },
+      },
+      now,
+    ),
+  ]);
+  if (changedRows(update) === 0) throw conflict('already_revoked', 'This token is already revoked.');
+  await publish(deps, updated, owner, 'revoked');
+  return updated;
+}
+
+export async function restoreToken(deps: ServiceDeps, actor: Principal, id: string) {
+  const { now, ctx } = deps;
+  const { row, owner } = await loadToken(deps, actor, id, 'restore');
+  if (row.revokedAt === null) throw conflict('not_revoked', 'Only a revoked token can be restored.');
+  if (!RESTORABLE.has(row.revokeReason ?? '')) {
+    throw conflict(
+      'not_restorable',
+      `A token revoked for "${row.revokeReason}" cannot be restored; create a new one.`,
+    );
+  }
+  const updated: TokenRow = { ...row, revokedAt: null, revokedBy: null, revokeReason: null, updatedAt: now };
+  let update: unknown;
+  try {
+    [update] = await deps.db.batch([
+      deps.db
+        .update(tokens)
+        .set({ revokedAt: null, revokedBy: null, revokeReason: null, updatedAt: now })
+        .where(and(eq(tokens.id, id), isNotNull(tokens.revokedAt))),
+      auditInsertIfChanged(
+        deps.db,
+        ctx,
+        {
+          action: 'token.restored',
+          targetType: 'token',
+          targetId: id,
+          ownerId: row.ownerId,
+          detail: { status: tokenStatus(updated, now) },
+        },
+        now,
+      ),
+    ]);
+  } catch (error) {
+    if (isUniqueViolation(error, 'name_key')) throw nameTaken();
+    throw error;
+  }
+  if (changedRows(update) === 0) throw conflict('not_revoked', 'Only a revoked token can be restored.');
+  await publish(deps, updated, owner);
+  return updated;
+}
+
+/**
+ * Revokes many tokens at once (admin bulk revoke, leak reports, inactivity). Per chunk, one D1 batch writes an
+ * audit event for exactly the rows that are still live and then revokes them, so events and revocations match
+ * even under concurrency. Returns the rows that this call revoked.
+ */
+export async function revokeMany(
+  deps: ServiceDeps,
+  rows: TokenRow[],
+  reason: 'admin' | 'leaked' | 'inactivity' | 'user',
+): Promise<TokenRow[]> {
+  const { db, now, ctx } = deps;
+  const revoked: TokenRow[] = [];
+  const detail = JSON.stringify({ reason });
+  // Stay well under D1's 100 bound parameters per statement.
+  for (let i = 0; i < rows.length; i += 50) {
+    const chunk = rows.slice(i, i + 50);
+    const ids = chunk.map((row) => row.id);
+    const live = and(inArray(tokens.id, ids), isNull(tokens.revokedAt));
+    const [, changed] = await db.batch([
+      db.insert(auditEvents).select(
+        sql`select 'evt_' || lower(hex(randomblob(10))), ${now}, 'token.revoked', ${ctx.actor.id}, ${ctx.actor.kind},
+          ${ctx.actor.tokenId ?? null}, ${tokens.ownerId}, 'token', ${tokens.id}, ${ctx.ip}, ${ctx.userAgent?.slice(0, 512) ?? null},
+          ${detail}, ${ctx.requestId} from ${tokens} where ${live}`,
+      ),
+      db
+        .update(tokens)
+        .set({ revokedAt: now, revokedBy: ctx.actor.id, revokeReason: reason, updatedAt: now })
+        .where(live)
+        .returning({ id: tokens.id }),
+    ]);
+    const changedIds = new Set((changed as { id: string }[]).map((r) => r.id));
+    revoked.push(...chunk.filter((row) => changedIds.has(row.id)));
+  }
+  await Promise.all(
+    revoked.map((row) => publish(deps, { ...row, revokedAt: now, revokeReason: reason }, null, 'revoked')),
+  );
+  return revoked.map((row) => ({
+    ...row,
+    revokedAt: now,
+    revokedBy: ctx.actor.id,
+    revokeReason: reason,
+    updatedAt: now,
+  }));
+}
