@@ -12,6 +12,8 @@ import { introspect } from './gateway/introspect';
 import { proxyRequest } from './gateway/proxy';
 import { onError, validationHook } from './http/problem';
 import { securityHeaders } from './http/security-headers';
+import { scimRoutes } from './scim/routes';
+import { uiRoutes } from './ui';
 import { DOCS_CSS, docsPage } from './ui/docs-page';
 
 const OPENAPI_INFO = {
@@ -48,6 +50,7 @@ export function createApp(): OpenAPIHono<AppEnv> {
   app.use('*', withConfig);
 
   app.route('/api/v1', managementApi());
+  app.route('/scim/v2', scimRoutes());
   app.doc31('/openapi.json', OPENAPI_INFO);
   app.get('/docs', (c) => c.html(docsPage(app.getOpenAPI31Document(OPENAPI_INFO))));
   app.get('/docs/style.css', (c) => c.body(DOCS_CSS, 200, { 'Content-Type': 'text/css; charset=utf-8' }));
@@ -55,13 +58,14 @@ export function createApp(): OpenAPIHono<AppEnv> {
     c.json(await publicJwks(c.get('config')), 200, { 'Cache-Control': 'public, max-age=300' }),
   );
   app.post('/oauth/introspect', introspect);
+  app.route('/ui', uiRoutes({ dispatch: (request, env, ctx) => app.fetch(request, env, ctx) }));
   app.get('/healthz', (c) => c.json({ ok: true }));
 
   // Everything else is for the proxy. The gateway's own paths above are registered first and reserved in
   // ROUTES validation, so they are never proxied.
   app.all('*', (c) => {
     const path = new URL(c.req.url).pathname;
-    if (path === '/' && !matchRoute(c.get('config').routes, new URL(c.req.url))) return c.redirect('/docs');
+    if (path === '/' && !matchRoute(c.get('config').routes, new URL(c.req.url))) return c.redirect('/ui');
     return proxyRequest(c);
   });
 

@@ -127,6 +127,12 @@ const rawSchema = z.object({
   GATEWAY_JWT_TTL_SECONDS: int(10, 3600).default(60),
   /** Clients allowed to call POST /oauth/introspect, as `client_id:secret` pairs separated by commas. */
   INTROSPECTION_CREDENTIALS: z.string().optional(),
+  /** Bearer credential the identity provider uses for /scim/v2 (SCIM is off when unset). */
+  SCIM_BEARER_TOKEN: z.string().min(32, 'must be at least 32 characters').optional(),
+  /** The daily job records `token.inactive` for tokens unused this many days (0 = off). */
+  INACTIVE_TOKEN_DAYS: int(0, 3650).default(90),
+  /** The daily job revokes tokens unused this many days, reason `inactivity` (0 = off, the default). */
+  AUTO_REVOKE_INACTIVE_DAYS: int(0, 3650).default(0),
 });
 
 function parsePreviousPeppers(value: string | undefined, ctx: z.RefinementCtx): Pepper[] {
@@ -208,7 +214,7 @@ const configSchema = rawSchema.transform((raw, ctx) => {
     );
   }
   if (production) {
-    for (const name of ['TOKEN_PEPPER', 'AUTH_HS256_SECRET'] as const) {
+    for (const name of ['TOKEN_PEPPER', 'AUTH_HS256_SECRET', 'SCIM_BEARER_TOKEN'] as const) {
       if (raw[name]?.startsWith(DEV_SECRET_PREFIX))
         issue(name, 'is a local development secret; set a real one');
     }
@@ -272,6 +278,8 @@ const configSchema = rawSchema.transform((raw, ctx) => {
       jwtTtlSeconds: raw.GATEWAY_JWT_TTL_SECONDS,
     },
     introspectionClients,
+    scimToken: raw.SCIM_BEARER_TOKEN,
+    hygiene: { inactiveDays: raw.INACTIVE_TOKEN_DAYS, autoRevokeDays: raw.AUTO_REVOKE_INACTIVE_DAYS },
   };
 });
 

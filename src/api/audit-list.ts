@@ -1,11 +1,12 @@
 import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
+import type { AuditRow } from '../db/schema';
 import type { AppEnv } from '../env';
 import { managementAuth } from '../http/authenticate';
-import { listAuditFor } from '../tokens/repository';
+import { listAuditEvents } from '../tokens/repository';
 import { NO_STORE } from './deps';
 import { cursorSchema, errorResponses, limitSchema } from './schemas';
 
-const AuditEvent = z
+export const AuditEvent = z
   .object({
     id: z.string(),
     at: z.string(),
@@ -44,19 +45,27 @@ const route = createRoute({
 export function registerAuditList(app: OpenAPIHono<AppEnv>) {
   app.openapi(route, async (c) => {
     const { limit, cursor } = c.req.valid('query');
-    const page = await listAuditFor(c.get('db'), c.get('caller').principal.id, limit, cursor);
-    const data = page.data.map((e) => ({
-      id: e.id,
-      at: new Date(e.at).toISOString(),
-      action: e.action,
-      actor: { id: e.actorId, kind: e.actorKind, token_id: e.actorTokenId },
-      target: { type: e.targetType, id: e.targetId },
-      owner_id: e.ownerId,
-      ip: e.ip,
-      user_agent: e.userAgent,
-      detail: e.detail ? (JSON.parse(e.detail) as Record<string, unknown>) : null,
-      request_id: e.requestId,
-    }));
+    const page = await listAuditEvents(c.get('db'), {
+      involving: c.get('caller').principal.id,
+      limit,
+      cursor,
+    });
+    const data = page.data.map(toAuditResource);
     return c.json({ data, next_cursor: page.nextCursor }, 200, NO_STORE);
   });
+}
+
+export function toAuditResource(e: AuditRow): z.infer<typeof AuditEvent> {
+  return {
+    id: e.id,
+    at: new Date(e.at).toISOString(),
+    action: e.action,
+    actor: { id: e.actorId, kind: e.actorKind, token_id: e.actorTokenId },
+    target: { type: e.targetType, id: e.targetId },
+    owner_id: e.ownerId,
+    ip: e.ip,
+    user_agent: e.userAgent,
+    detail: e.detail ? (JSON.parse(e.detail) as Record<string, unknown>) : null,
+    request_id: e.requestId,
+  };
 }

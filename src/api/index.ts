@@ -1,7 +1,11 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import type { AppEnv } from '../env';
 import { validationHook } from '../http/problem';
+import { registerAdminAudit } from './admin/audit';
+import { registerAdminPrincipals } from './admin/principals';
+import { registerAdminTokens } from './admin/tokens';
 import { registerAuditList } from './audit-list';
+import { registerCredentialRevocation } from './credentials-revoke';
 import { registerCurrentUser } from './currentuser';
 import { registerDevSession } from './dev-session';
 import { registerPolicy } from './policy';
@@ -34,6 +38,10 @@ export function managementApi(): OpenAPIHono<AppEnv> {
   registerRotateToken(api);
   registerDeleteToken(api);
   registerAuditList(api);
+  registerAdminTokens(api);
+  registerAdminPrincipals(api);
+  registerAdminAudit(api);
+  registerCredentialRevocation(api);
   registerDevSession(api);
   return api;
 }

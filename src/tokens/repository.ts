@@ -43,6 +43,11 @@ export interface TokenListQuery {
   /** Case-insensitive substring of the name. */
   search?: string;
   expiringWithinDays?: number;
+  type?: 'personal' | 'service';
+  /** Tokens expiring before this instant (ms), never-expiring ones excluded. */
+  expiresBefore?: number;
+  /** Tokens last used before this instant (ms), never-used ones included. */
+  lastUsedBefore?: number;
   sort: TokenSort;
   limit: number;
   cursor?: string;
@@ -76,6 +81,10 @@ export async function listTokens(
       sql`${tokens.expiresAt} <= ${now + query.expiringWithinDays * 86_400_000}`,
     );
   }
+  if (query.type) where.push(eq(tokens.type, query.type));
+  if (query.expiresBefore !== undefined) where.push(sql`${tokens.expiresAt} < ${query.expiresBefore}`);
+  if (query.lastUsedBefore !== undefined)
+    where.push(sql`coalesce(${tokens.lastUsedAt}, 0) < ${query.lastUsedBefore}`);
   if (query.cursor) {
     const cursor = decodeCursor(query.cursor, query.sort, sortName === 'name' ? 'string' : 'number');
     const op = descending ? sql`<` : sql`>`;
@@ -132,15 +141,32 @@ export async function findTokenStateByHash(
     .get();
 }
 
-export async function listAuditFor(
+export interface AuditQuery {
+  /** Events this principal caused or that concern what it owns (a user's own trail). */
+  involving?: string;
+  actorId?: string;
+  targetId?: string;
+  action?: string;
+  since?: number;
+  until?: number;
+  limit: number;
+  cursor?: string;
+}
+
+export async function listAuditEvents(
   db: DrizzleD1Database,
-  principalId: string,
-  limit: number,
-  cursorValue: string | undefined,
+  query: AuditQuery,
 ): Promise<Page<typeof auditEvents.$inferSelect>> {
-  const where: SQL[] = [or(eq(auditEvents.ownerId, principalId), eq(auditEvents.actorId, principalId))!];
-  if (cursorValue) {
-    const cursor: Cursor = decodeCursor(cursorValue, 'at');
+  const where: SQL[] = [];
+  if (query.involving)
+    where.push(or(eq(auditEvents.ownerId, query.involving), eq(auditEvents.actorId, query.involving))!);
+  if (query.actorId) where.push(eq(auditEvents.actorId, query.actorId));
+  if (query.targetId) where.push(eq(auditEvents.targetId, query.targetId));
+  if (query.action) where.push(eq(auditEvents.action, query.action));
+  if (query.since !== undefined) where.push(sql`${auditEvents.at} >= ${query.since}`);
+  if (query.until !== undefined) where.push(sql`${auditEvents.at} < ${query.until}`);
+  if (query.cursor) {
+    const cursor: Cursor = decodeCursor(query.cursor, 'at');
     where.push(
       or(
         lt(auditEvents.at, Number(cursor.k)),
@@ -153,12 +179,12 @@ export async function listAuditFor(
     .from(auditEvents)
     .where(and(...where))
     .orderBy(desc(auditEvents.at), desc(auditEvents.id))
-    .limit(limit + 1)
+    .limit(query.limit + 1)
     .all();
-  const page = rows.slice(0, limit);
+  const page = rows.slice(0, query.limit);
   const last = page.at(-1);
   return {
     data: page,
-    nextCursor: rows.length > limit && last ? encodeCursor({ s: 'at', k: last.at, id: last.id }) : null,
+    nextCursor: rows.length > query.limit && last ? encodeCursor({ s: 'at', k: last.at, id: last.id }) : null,
   };
 }

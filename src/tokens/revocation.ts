@@ -5,6 +5,8 @@ import { changedRows } from '../db/conditional';
 import { auditEvents, type TokenRow, tokens } from '../db/schema';
 import { conflict } from '../errors';
 import { isUniqueViolation, loadToken, nameTaken, publish, type ServiceDeps } from './access';
+import { isWellFormedToken } from './format';
+import { hashToken } from './hash';
 import { tokenStatus } from './state';
 
 // Revoking and restoring tokens: one at a time (owner or admin), in bulk (admin), and by value (leak reports).
@@ -132,4 +134,29 @@ export async function revokeMany(
     revokeReason: reason,
     updatedAt: now,
   }));
+}
+
+/**
+ * Leak reports (as GitHub's credential revocation API): revokes every live token among `candidates`, reason
+ * `leaked`. Malformed strings cost nothing; well-formed ones are looked up by hash, never stored.
+ */
+export async function revokeLeaked(deps: ServiceDeps, candidates: string[]): Promise<number> {
+  const { config } = deps;
+  const wellFormed = [...new Set(candidates)].filter((token) => isWellFormedToken(token, config.tokenPrefix));
+  const peppers = [config.peppers.current, ...config.peppers.previous];
+  const hashes = (
+    await Promise.all(wellFormed.flatMap((token) => peppers.map((p) => hashToken(token, p))))
+  ).filter(Boolean);
+  const rows: TokenRow[] = [];
+  for (let i = 0; i < hashes.length; i += 90) {
+    const chunk = hashes.slice(i, i + 90);
+    rows.push(
+      ...(await deps.db
+        .select()
+        .from(tokens)
+        .where(and(inArray(tokens.secretHash, chunk), isNull(tokens.revokedAt)))
+        .all()),
+    );
+  }
+  return (await revokeMany(deps, rows, 'leaked')).length;
 }

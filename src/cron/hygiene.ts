@@ -1,0 +1,88 @@
+import { and, isNull, or, sql } from 'drizzle-orm';
+import { drizzle } from 'drizzle-orm/d1';
+import { getConfig } from '../config';
+import { auditEvents, tokens } from '../db/schema';
+import type { Env } from '../env';
+import type { ServiceDeps } from '../tokens/access';
+import { revokeMany } from '../tokens/revocation';
+
+// The daily job (wrangler.toml [triggers]): audit events for tokens expiring within 30 and 7 days and for tokens
+// unused for INACTIVE_TOKEN_DAYS, each recorded once per token (a notifier can follow the audit log), and, when
+// AUTO_REVOKE_INACTIVE_DAYS is set, revocation of long-unused tokens (reason `inactivity`; GitHub does this after a
+// year).
+
+const DAY_MS = 86_400_000;
+export const EXPIRY_NOTICE_DAYS = [30, 7];
+const AUTO_REVOKE_BATCH = 500;
+
+export interface HygieneSummary {
+  expiring: Record<number, number>;
+  inactive: number;
+  revoked: number;
+}
+
+/** Inserts `action` for each token matching `where` that has no such event yet (or none since `since`). */
+async function noteOnce(
+  deps: ServiceDeps,
+  action: string,
+  where: ReturnType<typeof sql>,
+  since?: ReturnType<typeof sql>,
+) {
+  const seen = since ? sql`a.action = ${action} and a.at > ${since}` : sql`a.action = ${action}`;
+  const result = await deps.db.run(sql`
+    insert into ${auditEvents} (id, at, action, actor_id, actor_kind, owner_id, target_type, target_id, user_agent, detail)
+    select 'evt_' || lower(hex(randomblob(10))), ${deps.now}, ${action}, null, 'system', t.owner_id, 'token', t.id,
+      'pat-gateway cron', json_object('expires_at', t.expires_at, 'last_used_at', t.last_used_at)
+    from ${tokens} t
+    where t.revoked_at is null and (t.expires_at is null or t.expires_at > ${deps.now}) and ${where}
+      and not exists (select 1 from ${auditEvents} a where a.target_id = t.id and ${seen})`);
+  return result.meta.changes ?? 0;
+}
+
+export async function runHygiene(env: Env, now: number): Promise<HygieneSummary> {
+  const config = getConfig(env);
+  const deps: ServiceDeps = {
+    db: drizzle(env.DB),
+    kv: env.TOKEN_CACHE,
+    config,
+    now,
+    ctx: { actor: { id: null, kind: 'system' }, ip: null, userAgent: 'pat-gateway cron', requestId: null },
+    waitUntil: () => {},
+  };
+  const summary: HygieneSummary = { expiring: {}, inactive: 0, revoked: 0 };
+  for (const days of EXPIRY_NOTICE_DAYS) {
+    summary.expiring[days] = await noteOnce(
+      deps,
+      `token.expiring_${days}d`,
+      sql`t.expires_at <= ${now + days * DAY_MS}`,
+    );
+  }
+  const idleSince = sql`coalesce(t.last_used_at, t.created_at)`;
+  if (config.hygiene.inactiveDays > 0) {
+    // Once per idle stretch: a token used again and then idle again is noted again.
+    summary.inactive = await noteOnce(
+      deps,
+      'token.inactive',
+      sql`${idleSince} < ${now - config.hygiene.inactiveDays * DAY_MS}`,
+      idleSince,
+    );
+  }
+  if (config.hygiene.autoRevokeDays > 0) {
+    const cutoff = now - config.hygiene.autoRevokeDays * DAY_MS;
+    const stale = await deps.db
+      .select()
+      .from(tokens)
+      .where(
+        and(
+          isNull(tokens.revokedAt),
+          or(isNull(tokens.expiresAt), sql`${tokens.expiresAt} > ${now}`),
+          sql`coalesce(${tokens.lastUsedAt}, ${tokens.createdAt}) < ${cutoff}`,
+        ),
+      )
+      .limit(AUTO_REVOKE_BATCH)
+      .all();
+    summary.revoked = (await revokeMany(deps, stale, 'inactivity')).length;
+  }
+  console.log(JSON.stringify({ event: 'hygiene_run', ...summary }));
+  return summary;
+}

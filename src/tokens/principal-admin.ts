@@ -1,0 +1,165 @@
+import { and, asc, eq, gt, or, type SQL, sql } from 'drizzle-orm';
+import { auditInsert } from '../audit';
+import type { Principal } from '../auth/principals';
+import type { Role } from '../config';
+import { type PrincipalRow, principals } from '../db/schema';
+import { conflict, notFound } from '../errors';
+import { decodeCursor, encodeCursor } from '../lib/cursor';
+import { newId } from '../lib/ids';
+import { findPrincipal, type ServiceDeps } from './access';
+import { republishOwnerTokens } from './owner-cache';
+import type { Page } from './repository';
+
+// Admin work on principals: service accounts (seed 004: created by admins, tokens that survive people leaving)
+// and user deactivation (seed 002: a user who leaves loses their personal tokens, without revoking each one).
+
+export interface PrincipalQuery {
+  kind?: 'user' | 'service_account';
+  active?: boolean;
+  /** Case-insensitive substring of name, email or subject. */
+  search?: string;
+  limit: number;
+  cursor?: string;
+}
+
+export async function listPrincipals(deps: ServiceDeps, query: PrincipalQuery): Promise<Page<PrincipalRow>> {
+  const where: SQL[] = [];
+  if (query.kind) where.push(eq(principals.kind, query.kind));
+  if (query.active !== undefined) where.push(eq(principals.active, query.active));
+  if (query.search) {
+    const pattern = `%${query.search.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    const match = (column: SQL) => sql`lower(${column}) like ${pattern} escape '\\'`;
+    where.push(
+      or(match(sql`${principals.name}`), match(sql`${principals.email}`), match(sql`${principals.subject}`))!,
+    );
+  }
+  if (query.cursor) where.push(gt(principals.id, decodeCursor(query.cursor, 'id', 'string').k as string));
+  const rows = await deps.db
+    .select()
+    .from(principals)
+    .where(and(...where))
+    .orderBy(asc(principals.id))
+    .limit(query.limit + 1)
+    .all();
+  const page = rows.slice(0, query.limit);
+  const last = page.at(-1);
+  return {
+    data: page,
+    nextCursor: rows.length > query.limit && last ? encodeCursor({ s: 'id', k: last.id, id: last.id }) : null,
+  };
+}
+
+export async function loadPrincipal(
+  deps: ServiceDeps,
+  id: string,
+  kind?: Principal['kind'],
+): Promise<Principal> {
+  const principal = await findPrincipal(deps.db, id);
+  if (!principal || (kind && principal.kind !== kind))
+    throw notFound(kind === 'service_account' ? 'service account' : 'principal');
+  return principal;
+}
+
+export async function createServiceAccount(
+  deps: ServiceDeps,
+  input: { name: string; description?: string | null | undefined; role: Role },
+): Promise<PrincipalRow> {
+  const { db, now, ctx } = deps;
+  const taken = await db
+    .select({ id: principals.id })
+    .from(principals)
+    .where(
+      and(
+        eq(principals.kind, 'service_account'),
+        sql`lower(${principals.name}) = ${input.name.toLowerCase()}`,
+      ),
+    )
+    .get();
+  if (taken) {
+    throw conflict('name_taken', 'A service account with this name exists.', [
+      { field: 'name', code: 'duplicate', message: 'Service account names are unique (case-insensitive).' },
+    ]);
+  }
+  const row: PrincipalRow = {
+    id: newId('svc'),
+    kind: 'service_account',
+    subject: null,
+    name: input.name,
+    email: null,
+    description: input.description ?? null,
+    role: input.role,
+    active: true,
+    createdAt: now,
+    updatedAt: now,
+    lastSeenAt: null,
+    createdBy: ctx.actor.id,
+  };
+  const event = {
+    action: 'service_account.created',
+    targetType: 'principal' as const,
+    targetId: row.id,
+    ownerId: row.id,
+    detail: { name: row.name, role: row.role },
+  };
+  await db.batch([db.insert(principals).values(row), auditInsert(db, ctx, event, now)]);
+  return row;
+}
+
+export async function updateServiceAccount(
+  deps: ServiceDeps,
+  id: string,
+  input: { name?: string | undefined; description?: string | null | undefined; role?: Role | undefined },
+): Promise<Principal> {
+  const { db, now, ctx } = deps;
+  const current = await loadPrincipal(deps, id, 'service_account');
+  const changes = Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined));
+  if (Object.keys(changes).length === 0) return current;
+  const event = {
+    action: 'service_account.updated',
+    targetType: 'principal' as const,
+    targetId: id,
+    ownerId: id,
+    detail: { changed: Object.keys(changes) },
+  };
+  await db.batch([
+    db
+      .update(principals)
+      .set({ ...changes, updatedAt: now })
+      .where(eq(principals.id, id)),
+    auditInsert(db, ctx, event, now),
+  ]);
+  const updated = { ...current, ...changes } as Principal;
+  // Cached token records carry the owner's role: a lowered role applies on the tokens' next use.
+  if (input.role && input.role !== current.role) await republishOwnerTokens(deps, updated);
+  return updated;
+}
+
+/**
+ * Deactivates or reactivates a user. Their personal tokens stop (or work again) at once in this isolate and within
+ * the KV bound elsewhere, because every cached record of theirs is re-published with the new owner state. Tokens
+ * revoked or expired meanwhile stay so. Service tokens belong to service accounts and are not affected.
+ */
+export async function setUserActive(
+  deps: ServiceDeps,
+  id: string,
+  active: boolean,
+  via: 'admin' | 'scim' = 'admin',
+): Promise<Principal> {
+  const { db, now, ctx } = deps;
+  const user = await loadPrincipal(deps, id, 'user');
+  if (user.active === active) return user;
+  const event = {
+    action: active ? 'user.reactivated' : 'user.deactivated',
+    targetType: 'principal' as const,
+    targetId: id,
+    ownerId: id,
+    detail: { via },
+  };
+  await db.batch([
+    db.update(principals).set({ active, updatedAt: now }).where(eq(principals.id, id)),
+    auditInsert(db, ctx, event, now),
+  ]);
+  const updated = { ...user, active };
+  await republishOwnerTokens(deps, updated);
+  return updated;
+}
