@@ -1,7 +1,7 @@
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { z } from 'zod';
-import { AppError, type FieldError, validationError } from '../errors';
+import { AppError, type FieldError, serviceUnavailable, validationError } from '../errors';
 
 // RFC 9457 problem+json, rendered in one place with three tiers: ours (AppError) → any HTTPException (Hono's
 // own 400/415) → anything else (logged, generic 500 that reveals nothing).
@@ -55,9 +55,24 @@ function fromHttpException(error: HTTPException): AppError {
   );
 }
 
+/**
+ * A failed storage call (D1 unreachable, busy or timing out) is an outage, not a bug: 503 with Retry-After, so
+ * clients retry. D1 batches are atomic, so a failed write leaves nothing half done. Constraint violations that
+ * reach here are bugs and stay 500s.
+ */
+function isStorageFailure(error: unknown): boolean {
+  const text = `${(error as Error)?.name ?? ''} ${(error as Error)?.message ?? ''} ${String((error as { cause?: unknown })?.cause ?? '')}`;
+  if (/constraint failed/i.test(text)) return false;
+  return /DrizzleQueryError|Failed query|D1_|SQLITE_BUSY|database is locked|Network connection lost|storage/i.test(text);
+}
+
 export function onError(error: unknown, c: Context): Response {
   if (error instanceof AppError) return problemResponse(c, error);
   if (error instanceof HTTPException) return problemResponse(c, fromHttpException(error));
+  if (isStorageFailure(error)) {
+    console.error(JSON.stringify({ event: 'storage_unavailable', request_id: c.get('requestId'), error: String(error).slice(0, 300) }));
+    return problemResponse(c, serviceUnavailable());
+  }
   console.error(
     JSON.stringify({
       event: 'unhandled_error',

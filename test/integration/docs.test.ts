@@ -94,10 +94,10 @@ describe('GET /docs', () => {
     }
   });
 
-  it('is linked from /', async () => {
+  it('/ leads to the token management page, which is not the docs page', async () => {
     const res = await call('/', { redirect: 'manual' });
     expect([301, 302, 303, 307, 308]).toContain(res.status);
-    expect(res.headers.get('Location')).toMatch(/\/docs$/);
+    expect(res.headers.get('Location')).toMatch(/\/ui$/);
   });
 });
 
