@@ -23,6 +23,9 @@ export interface Harness {
   gateway: string;
   upstream: { port: number; received: Received[] };
   stop(): Promise<void>;
+  /** Stops and starts the gateway again on the same port and persisted state. */
+  restart(): Promise<void>;
+  gatewayGroup(): number;
 }
 
 const listen = (server: Server) =>
@@ -116,28 +119,39 @@ export async function startHarness(): Promise<Harness> {
   writeFileSync(envFile, `ROUTES='${JSON.stringify(routes)}'\n`, { flag: 'a' });
 
   const port = await freePort();
-  const child: ChildProcess = spawnGroup(
-    `${ROOT}node_modules/.bin/tsx`,
-    [
-      'scripts/start.ts',
-      '--port',
-      String(port),
-      '--persist-to',
-      join(state, 'wrangler'),
-      '--vars-file',
-      envFile,
-    ],
-    { quiet: !process.env.E2E_VERBOSE },
-  );
+  const gateway = `http://127.0.0.1:${port}`;
+  let child: ChildProcess;
   let output = '';
-  child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
-  const stop = async () => {
+  /** Starts the gateway on this run's port and state folder, and waits until it answers. */
+  const launch = async () => {
+    output = '';
+    child = spawnGroup(
+      `${ROOT}node_modules/.bin/tsx`,
+      [
+        'scripts/start.ts',
+        '--port',
+        String(port),
+        '--persist-to',
+        join(state, 'wrangler'),
+        '--vars-file',
+        envFile,
+      ],
+      { quiet: !process.env.E2E_VERBOSE },
+    );
+    child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
+    await waitForHttp(`${gateway}/healthz`, 90_000, () => child.exitCode === null);
+  };
+  /** Stops the gateway's whole process group (wrangler and workerd included). */
+  const halt = async () => {
     stopGroup(child);
     await new Promise((r) => setTimeout(r, 500));
     stopGroup(child, 'SIGKILL');
     child.stdout?.destroy();
     child.stderr?.destroy();
+  };
+  const stop = async () => {
+    await halt();
     for (const client of wss.clients) client.terminate();
     http.closeAllConnections();
     wsHttp.closeAllConnections();
@@ -147,14 +161,20 @@ export async function startHarness(): Promise<Harness> {
     ]);
     rmSync(state, { recursive: true, force: true });
   };
-  const gateway = `http://127.0.0.1:${port}`;
   try {
-    await waitForHttp(`${gateway}/healthz`, 90_000, () => child.exitCode === null);
+    await launch();
   } catch (error) {
     await stop();
     throw new Error(`${(error as Error).message}\n--- gateway output ---\n${output}`);
   }
-  return { gateway, upstream: { port: upstreamPort, received }, stop };
+  // A restart keeps the state folder: what D1 and KV hold must survive it.
+  const restart = async () => {
+    await halt();
+    await launch();
+  };
+  /** Process group id of the running gateway (for memory readings). */
+  const gatewayGroup = () => child.pid ?? 0;
+  return { gateway, upstream: { port: upstreamPort, received }, stop, restart, gatewayGroup };
 }
 
 /** Runs curl and returns status, headers and body. */
