@@ -11,6 +11,7 @@ import { publicJwks } from './gateway/identity';
 import { introspect } from './gateway/introspect';
 import { proxyRequest } from './gateway/proxy';
 import { onError, validationHook } from './http/problem';
+import { refuseCrossSite } from './http/cross-site';
 import { securityHeaders } from './http/security-headers';
 import { scimRoutes } from './scim/routes';
 import { uiRoutes } from './ui';
@@ -48,6 +49,8 @@ export function createApp(): OpenAPIHono<AppEnv> {
   app.use('*', requestId({ headerName: 'X-Request-Id' }));
   app.use('*', securityHeaders);
   app.use('*', withConfig);
+  app.use('/api/*', refuseCrossSite);
+  app.use('/scim/*', refuseCrossSite);
 
   app.route('/api/v1', managementApi());
   app.route('/scim/v2', scimRoutes());
