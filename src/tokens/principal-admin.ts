@@ -8,7 +8,7 @@ import { decodeCursor, encodeCursor } from '../lib/cursor';
 import { newId } from '../lib/ids';
 import { findPrincipal, type ServiceDeps } from './access';
 import { republishOwnerTokens } from './owner-cache';
-import type { Page } from './repository';
+import { type Page, pageOf } from './repository';
 
 // Admin work on principals: service accounts (seed 004: created by admins, tokens that survive people leaving)
 // and user deactivation (seed 002: a user who leaves loses their personal tokens, without revoking each one).
@@ -41,12 +41,7 @@ export async function listPrincipals(deps: ServiceDeps, query: PrincipalQuery): 
     .orderBy(asc(principals.id))
     .limit(query.limit + 1)
     .all();
-  const page = rows.slice(0, query.limit);
-  const last = page.at(-1);
-  return {
-    data: page,
-    nextCursor: rows.length > query.limit && last ? encodeCursor({ s: 'id', k: last.id, id: last.id }) : null,
-  };
+  return pageOf(rows, query.limit, (last) => encodeCursor({ s: 'id', k: last.id, id: last.id }));
 }
 
 export async function loadPrincipal(

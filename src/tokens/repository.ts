@@ -58,6 +58,13 @@ export interface Page<T> {
   nextCursor: string | null;
 }
 
+/** Cuts the `limit + 1` rows a keyset query fetched into a page and the cursor for the next one. */
+export function pageOf<T>(rows: T[], limit: number, cursorOf: (last: T) => string): Page<T> {
+  const data = rows.slice(0, limit);
+  const last = data.at(-1);
+  return { data, nextCursor: rows.length > limit && last ? cursorOf(last) : null };
+}
+
 function escapeLike(value: string): string {
   return value.replace(/[\\%_]/g, (c) => `\\${c}`);
 }
@@ -97,13 +104,10 @@ export async function listTokens(
     .orderBy(descending ? sql`${key} desc` : sql`${key} asc`, descending ? desc(tokens.id) : tokens.id)
     .limit(query.limit + 1)
     .all();
-  const page = rows.slice(0, query.limit);
-  const last = page.at(-1);
-  const nextCursor =
-    rows.length > query.limit && last
-      ? encodeCursor({ s: query.sort, k: last.sortKey, id: last.row.id })
-      : null;
-  return { data: page.map((r) => r.row), nextCursor };
+  const page = pageOf(rows, query.limit, (last) =>
+    encodeCursor({ s: query.sort, k: last.sortKey, id: last.row.id }),
+  );
+  return { data: page.data.map((r) => r.row), nextCursor: page.nextCursor };
 }
 
 export function findToken(db: DrizzleD1Database, id: string): Promise<TokenRow | undefined> {
@@ -181,10 +185,5 @@ export async function listAuditEvents(
     .orderBy(desc(auditEvents.at), desc(auditEvents.id))
     .limit(query.limit + 1)
     .all();
-  const page = rows.slice(0, query.limit);
-  const last = page.at(-1);
-  return {
-    data: page,
-    nextCursor: rows.length > query.limit && last ? encodeCursor({ s: 'at', k: last.at, id: last.id }) : null,
-  };
+  return pageOf(rows, query.limit, (last) => encodeCursor({ s: 'at', k: last.at, id: last.id }));
 }

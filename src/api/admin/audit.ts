@@ -1,33 +1,14 @@
 import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
 import type { AppEnv } from '../../env';
 import { managementAuth } from '../../http/authenticate';
-import { parseExpiration } from '../../tokens/policy';
 import { listAuditEvents } from '../../tokens/repository';
 import { AuditEvent, toAuditResource } from '../audit-list';
 import { NO_STORE } from '../deps';
 import { cursorSchema, errorResponses, limitSchema } from '../schemas';
-import { requireAdmin } from './common';
+import { dateParam, requireAdmin } from './common';
 
 // The whole audit log, for admins: every admin action and token change, filterable by actor, target, action and
 // time range.
-
-const instant = z
-  .string()
-  .max(40)
-  .transform((value, ctx) => {
-    const ms = parseExpiration(value);
-    if (ms === null) {
-      ctx.addIssue({
-        code: 'custom',
-        message: 'YYYY-MM-DD or an RFC 3339 date-time',
-        params: { code: 'invalid_date' },
-      });
-      return z.NEVER;
-    }
-    return ms;
-  })
-  .optional()
-  .openapi({ type: 'string' });
 
 const route = createRoute({
   method: 'get',
@@ -41,8 +22,8 @@ const route = createRoute({
         actor_id: z.string().max(64).optional(),
         target_id: z.string().max(64).optional(),
         action: z.string().max(64).optional().openapi({ example: 'token.revoked' }),
-        since: instant,
-        until: instant,
+        since: dateParam,
+        until: dateParam,
         limit: limitSchema,
         cursor: cursorSchema,
       })

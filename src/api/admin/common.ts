@@ -5,6 +5,7 @@ import type { MiddlewareHandler } from 'hono';
 import { type PrincipalRow, principals, type TokenRow } from '../../db/schema';
 import type { AppEnv } from '../../env';
 import { forbidden } from '../../errors';
+import { parseExpiration } from '../../tokens/policy';
 import { TokenResource, toTokenResource } from '../schemas';
 
 // Shared by the admin routes: the admin gate, and tokens rendered with their owner.
@@ -87,3 +88,22 @@ export async function withOwners(db: DrizzleD1Database, rows: TokenRow[], now: n
     owner: summary(byId.get(row.ownerId), row.ownerId),
   }));
 }
+
+/** A date query parameter: `YYYY-MM-DD` or an RFC 3339 date-time, parsed to epoch ms (400 naming it otherwise). */
+export const dateParam = z
+  .string()
+  .max(40)
+  .transform((value, ctx) => {
+    const ms = parseExpiration(value);
+    if (ms === null) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'YYYY-MM-DD or an RFC 3339 date-time',
+        params: { code: 'invalid_date' },
+      });
+      return z.NEVER;
+    }
+    return ms;
+  })
+  .optional()
+  .openapi({ type: 'string', format: 'date-time' });

@@ -3,35 +3,16 @@ import type { AppEnv } from '../../env';
 import { notFound } from '../../errors';
 import { managementAuth } from '../../http/authenticate';
 import { hashToken } from '../../tokens/hash';
-import { parseExpiration } from '../../tokens/policy';
 import { findToken, findTokenStateByHash, listTokens, SORTS } from '../../tokens/repository';
 import { revokeMany } from '../../tokens/revocation';
 import { deleteToken, restoreToken, revokeToken } from '../../tokens/service';
 import { NO_STORE, serviceDeps } from '../deps';
 import { cursorSchema, errorResponses, limitSchema } from '../schemas';
-import { AdminToken, requireAdmin, withOwners } from './common';
+import { AdminToken, dateParam, requireAdmin, withOwners } from './common';
 
 // The token inventory across owners (seed 004: admins see service tokens and the metadata — never the secret —
 // of users' personal tokens), lookup by value and bulk revocation. Single-token revoke/restore/delete for admins
 // are the ordinary /tokens/{id} operations; the permission matrix lets admins act on any token there.
-
-const instant = (field: string) =>
-  z
-    .string()
-    .max(40)
-    .transform((value, ctx) => {
-      const ms = parseExpiration(value);
-      if (ms === null) {
-        ctx.addIssue({
-          code: 'custom',
-          message: `${field}: YYYY-MM-DD or an RFC 3339 date-time`,
-          params: { code: 'invalid_date' },
-        });
-        return z.NEVER;
-      }
-      return ms;
-    })
-    .optional();
 
 const InventoryQuery = z
   .object({
@@ -39,12 +20,8 @@ const InventoryQuery = z
     type: z.enum(['personal', 'service']).optional(),
     status: z.enum(['active', 'expired', 'revoked']).optional(),
     q: z.string().max(100).optional(),
-    expiring_before: instant('expiring_before').openapi({
-      type: 'string',
-      description: 'Tokens expiring before this date.',
-    }),
-    last_used_before: instant('last_used_before').openapi({
-      type: 'string',
+    expiring_before: dateParam.openapi({ description: 'Tokens expiring before this date.' }),
+    last_used_before: dateParam.openapi({
       description: 'Tokens last used (or never used) before this date.',
     }),
     sort: z.enum(SORTS).default('-created_at'),
