@@ -66,6 +66,8 @@ export const TEST_VARS = {
   ROUTES: JSON.stringify(TEST_ROUTES),
   UPSTREAM_API_KEY: 'upstream-secret-value',
   INTROSPECTION_CREDENTIALS: 'resource-server:introspection-secret-123',
+  // The identity provider's credential for /scim/v2 (SCIM is off without it).
+  SCIM_BEARER_TOKEN: 'test-scim-bearer-0123456789abcdef0123456789',
   // A test-only key: pinned so tests never depend on a developer's generated .dev.vars.
   GATEWAY_SIGNING_KEY:
     '{"kty":"EC","x":"s4VnvpVZpXEenswpRRE2-RiO99ybjyapBPqRPNe1U2Y","y":"ui8-ybxPfzMno3qXouESMsY70C2zWfB8TYfg1aKD3KY","crv":"P-256","d":"hUV9gNRZniXTuGP8jfcss8HIAhNYKtqLo3YK29TKxOk","kid":"test-signing-key"}',

@@ -1,4 +1,4 @@
-import { and, isNull, or, sql } from 'drizzle-orm';
+import { and, isNull, or, type SQL, sql } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/d1';
 import { getConfig } from '../config';
 import { auditEvents, tokens } from '../db/schema';
@@ -21,14 +21,15 @@ export interface HygieneSummary {
   revoked: number;
 }
 
-/** Inserts `action` for each token matching `where` that has no such event yet (or none since `since`). */
-async function noteOnce(
-  deps: ServiceDeps,
-  action: string,
-  where: ReturnType<typeof sql>,
-  since?: ReturnType<typeof sql>,
-) {
-  const seen = since ? sql`a.action = ${action} and a.at > ${since}` : sql`a.action = ${action}`;
+/**
+ * Inserts `action` for each token matching `where` that has no such event yet: none since `seenSince`
+ * (inactivity), or none for its current expiry (an expiry extended after its notice gets a new one later).
+ */
+async function noteOnce(deps: ServiceDeps, action: string, where: SQL, seenSince: SQL | 'same_expiry') {
+  const seen =
+    seenSince === 'same_expiry'
+      ? sql`a.action = ${action} and json_extract(a.detail, '$.expires_at') = t.expires_at`
+      : sql`a.action = ${action} and a.at > ${seenSince}`;
   const result = await deps.db.run(sql`
     insert into ${auditEvents} (id, at, action, actor_id, actor_kind, owner_id, target_type, target_id, user_agent, detail)
     select 'evt_' || lower(hex(randomblob(10))), ${deps.now}, ${action}, null, 'system', t.owner_id, 'token', t.id,
@@ -55,6 +56,7 @@ export async function runHygiene(env: Env, now: number): Promise<HygieneSummary>
       deps,
       `token.expiring_${days}d`,
       sql`t.expires_at <= ${now + days * DAY_MS}`,
+      'same_expiry',
     );
   }
   const idleSince = sql`coalesce(t.last_used_at, t.created_at)`;

@@ -30,7 +30,13 @@ export const principals = sqliteTable(
     /** Principal id of the admin who created a service account. */
     createdBy: text('created_by'),
   },
-  (t) => [uniqueIndex('principals_subject_uq').on(t.subject)],
+  (t) => [
+    uniqueIndex('principals_subject_uq').on(t.subject),
+    // Service account names are unique, case-insensitively.
+    uniqueIndex('principals_service_name_uq')
+      .on(sql`lower(${t.name})`)
+      .where(sql`${t.kind} = 'service_account'`),
+  ],
 );
 
 /** One personal access token. The secret itself is never stored: only its keyed hash and a display hint. */

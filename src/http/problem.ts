@@ -63,14 +63,22 @@ function fromHttpException(error: HTTPException): AppError {
 function isStorageFailure(error: unknown): boolean {
   const text = `${(error as Error)?.name ?? ''} ${(error as Error)?.message ?? ''} ${String((error as { cause?: unknown })?.cause ?? '')}`;
   if (/constraint failed/i.test(text)) return false;
-  return /DrizzleQueryError|Failed query|D1_|SQLITE_BUSY|database is locked|Network connection lost|storage/i.test(text);
+  return /DrizzleQueryError|Failed query|D1_|SQLITE_BUSY|database is locked|Network connection lost|storage/i.test(
+    text,
+  );
 }
 
 export function onError(error: unknown, c: Context): Response {
   if (error instanceof AppError) return problemResponse(c, error);
   if (error instanceof HTTPException) return problemResponse(c, fromHttpException(error));
   if (isStorageFailure(error)) {
-    console.error(JSON.stringify({ event: 'storage_unavailable', request_id: c.get('requestId'), error: String(error).slice(0, 300) }));
+    console.error(
+      JSON.stringify({
+        event: 'storage_unavailable',
+        request_id: c.get('requestId'),
+        error: String(error).slice(0, 300),
+      }),
+    );
     return problemResponse(c, serviceUnavailable());
   }
   console.error(

@@ -1,18 +1,28 @@
 import { and, eq, isNull } from 'drizzle-orm';
 import type { DrizzleD1Database } from 'drizzle-orm/d1';
-import type { Principal } from '../auth/principals';
+import { type Principal, toPrincipal } from '../auth/principals';
 import { publishTokenState } from '../auth/token-cache';
 import type { Config } from '../config';
-import { tokens } from '../db/schema';
+import { principals, tokens } from '../db/schema';
 import { tokenStateFrom } from './state';
 
 // Cached token records carry the owner's role and active flag. When either changes, every live token of the
 // owner is re-published (KV overwrite + isolate eviction), so the change applies within the documented bound.
+// As for token changes, the records are written again a moment later from what D1 says then: that repairs a
+// verification in another isolate that read D1 just before the change and refilled KV just after it.
 
-export async function republishOwnerTokens(
-  deps: { db: DrizzleD1Database; kv: KVNamespace; config: Config; now: number },
-  owner: Principal,
-): Promise<number> {
+const RESYNC_DELAY_MS = 1_500;
+
+interface OwnerCacheDeps {
+  db: DrizzleD1Database;
+  kv: KVNamespace;
+  config: Config;
+  now: number;
+  /** When given, the delayed resync is scheduled with it. */
+  waitUntil?: (promise: Promise<unknown>) => void;
+}
+
+async function publishAll(deps: OwnerCacheDeps, owner: Principal): Promise<number> {
   const rows = await deps.db
     .select()
     .from(tokens)
@@ -36,4 +46,21 @@ export async function republishOwnerTokens(
     );
   }
   return rows.length;
+}
+
+export async function republishOwnerTokens(deps: OwnerCacheDeps, owner: Principal): Promise<number> {
+  const count = await publishAll(deps, owner);
+  deps.waitUntil?.(
+    new Promise((resolve) => setTimeout(resolve, RESYNC_DELAY_MS))
+      .then(async () => {
+        const row = await deps.db.select().from(principals).where(eq(principals.id, owner.id)).get();
+        if (row) await publishAll({ ...deps, now: Date.now() }, toPrincipal(row));
+      })
+      .catch((error: unknown) =>
+        console.error(
+          JSON.stringify({ event: 'owner_resync_failed', owner_id: owner.id, error: String(error) }),
+        ),
+      ),
+  );
+  return count;
 }

@@ -1,4 +1,4 @@
-import { and, asc, eq, gt, or, type SQL, sql } from 'drizzle-orm';
+import { and, asc, eq, gt, ne, or, type SQL, sql } from 'drizzle-orm';
 import { auditInsert } from '../audit';
 import type { Principal } from '../auth/principals';
 import type { Role } from '../config';
@@ -6,7 +6,7 @@ import { type PrincipalRow, principals } from '../db/schema';
 import { conflict, notFound } from '../errors';
 import { decodeCursor, encodeCursor } from '../lib/cursor';
 import { newId } from '../lib/ids';
-import { findPrincipal, type ServiceDeps } from './access';
+import { findPrincipal, isUniqueViolation, type ServiceDeps } from './access';
 import { republishOwnerTokens } from './owner-cache';
 import { type Page, pageOf } from './repository';
 
@@ -55,26 +55,44 @@ export async function loadPrincipal(
   return principal;
 }
 
-export async function createServiceAccount(
-  deps: ServiceDeps,
-  input: { name: string; description?: string | null | undefined; role: Role },
-): Promise<PrincipalRow> {
-  const { db, now, ctx } = deps;
-  const taken = await db
+/** Service account names are unique, case-insensitively (409 name_taken). */
+async function assertNameFree(deps: ServiceDeps, name: string, exceptId?: string): Promise<void> {
+  const taken = await deps.db
     .select({ id: principals.id })
     .from(principals)
     .where(
       and(
         eq(principals.kind, 'service_account'),
-        sql`lower(${principals.name}) = ${input.name.toLowerCase()}`,
+        sql`lower(${principals.name}) = ${name.toLowerCase()}`,
+        exceptId ? ne(principals.id, exceptId) : undefined,
       ),
     )
     .get();
-  if (taken) {
-    throw conflict('name_taken', 'A service account with this name exists.', [
-      { field: 'name', code: 'duplicate', message: 'Service account names are unique (case-insensitive).' },
-    ]);
+  if (taken) throw serviceAccountNameTaken();
+}
+
+function serviceAccountNameTaken() {
+  return conflict('name_taken', 'A service account with this name exists.', [
+    { field: 'name', code: 'duplicate', message: 'Service account names are unique (case-insensitive).' },
+  ]);
+}
+
+/** Runs a write; the unique index settles races the check above cannot (two creates at once). */
+async function guardName<T>(write: Promise<T>): Promise<T> {
+  try {
+    return await write;
+  } catch (error) {
+    if (isUniqueViolation(error, 'principals_service_name_uq')) throw serviceAccountNameTaken();
+    throw error;
   }
+}
+
+export async function createServiceAccount(
+  deps: ServiceDeps,
+  input: { name: string; description?: string | null | undefined; role: Role },
+): Promise<PrincipalRow> {
+  const { db, now, ctx } = deps;
+  await assertNameFree(deps, input.name);
   const row: PrincipalRow = {
     id: newId('svc'),
     kind: 'service_account',
@@ -96,7 +114,7 @@ export async function createServiceAccount(
     ownerId: row.id,
     detail: { name: row.name, role: row.role },
   };
-  await db.batch([db.insert(principals).values(row), auditInsert(db, ctx, event, now)]);
+  await guardName(db.batch([db.insert(principals).values(row), auditInsert(db, ctx, event, now)]));
   return row;
 }
 
@@ -107,6 +125,7 @@ export async function updateServiceAccount(
 ): Promise<Principal> {
   const { db, now, ctx } = deps;
   const current = await loadPrincipal(deps, id, 'service_account');
+  if (input.name !== undefined) await assertNameFree(deps, input.name, id);
   const changes = Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined));
   if (Object.keys(changes).length === 0) return current;
   const event = {
@@ -116,13 +135,15 @@ export async function updateServiceAccount(
     ownerId: id,
     detail: { changed: Object.keys(changes) },
   };
-  await db.batch([
-    db
-      .update(principals)
-      .set({ ...changes, updatedAt: now })
-      .where(eq(principals.id, id)),
-    auditInsert(db, ctx, event, now),
-  ]);
+  await guardName(
+    db.batch([
+      db
+        .update(principals)
+        .set({ ...changes, updatedAt: now })
+        .where(eq(principals.id, id)),
+      auditInsert(db, ctx, event, now),
+    ]),
+  );
   const updated = { ...current, ...changes } as Principal;
   // Cached token records carry the owner's role: a lowered role applies on the tokens' next use.
   if (input.role && input.role !== current.role) await republishOwnerTokens(deps, updated);

@@ -14,6 +14,12 @@ import { AdminToken, dateParam, requireAdmin, withOwners } from './common';
 // of users' personal tokens), lookup by value and bulk revocation. Single-token revoke/restore/delete for admins
 // are the ordinary /tokens/{id} operations; the permission matrix lets admins act on any token there.
 
+/**
+ * Each revoked token costs up to two KV writes (the tombstone and its resync), and a Worker invocation may make
+ * about 1,000 KV operations: 400 ids per call stays safely inside that.
+ */
+const BULK_MAX = 400;
+
 const InventoryQuery = z
   .object({
     owner_id: z.string().max(64).optional(),
@@ -80,7 +86,7 @@ const bulkRoute = createRoute({
       required: true,
       content: {
         'application/json': {
-          schema: z.object({ ids: z.array(z.string().max(64)).min(1).max(1000) }).strict(),
+          schema: z.object({ ids: z.array(z.string().max(64)).min(1).max(BULK_MAX) }).strict(),
         },
       },
     },

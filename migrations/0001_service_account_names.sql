@@ -1,0 +1,1 @@
+CREATE UNIQUE INDEX `principals_service_name_uq` ON `principals` (lower("name")) WHERE "principals"."kind" = 'service_account';

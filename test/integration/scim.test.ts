@@ -1,0 +1,203 @@
+import { describe, expect, it } from 'vitest';
+import { createToken } from '../helpers';
+import {
+  adminAudit,
+  createServiceAccount,
+  createServiceToken,
+  echo,
+  knownUser,
+  knownUserWithToken,
+  SCIM_PATCH,
+  scim,
+  scimActive,
+} from './admin-support';
+import { expectProblem, getWith } from './support';
+
+// The SCIM 2.0 subset (RFC 7644) an identity provider uses to deprovision users: list with `userName eq`, get,
+// PATCH `active`. Deprovisioning stops the user's personal tokens through the gateway, exactly like the admin API.
+
+const USER_SCHEMA = 'urn:ietf:params:scim:schemas:core:2.0:User';
+const ERROR_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:Error';
+
+interface ScimUser {
+  schemas: string[];
+  id: string;
+  userName: string;
+  active: boolean;
+  emails?: { value: string }[];
+  meta: { resourceType: string; location: string };
+}
+interface ScimList {
+  schemas: string[];
+  totalResults: number;
+  Resources: ScimUser[];
+}
+
+async function scimJson<T>(res: Response, status: number): Promise<T> {
+  const text = await res.text();
+  expect(res.status, text).toBe(status);
+  expect(res.headers.get('Content-Type')).toBe('application/scim+json');
+  return JSON.parse(text) as T;
+}
+
+async function scimError(res: Response, status: number, scimType?: string) {
+  const body = await scimJson<{ schemas: string[]; status: string; scimType?: string }>(res, status);
+  expect(body).toMatchObject({ schemas: [ERROR_SCHEMA], status: String(status) });
+  if (scimType) expect(body.scimType).toBe(scimType);
+}
+
+const byUserName = (name: string) => scim(`/Users?filter=${encodeURIComponent(`userName eq "${name}"`)}`);
+
+describe('SCIM authentication', () => {
+  it('401 without a bearer and with a wrong one, and nothing changes', async () => {
+    const { user, created } = await knownUserWithToken();
+    for (const token of [null, 'wrong-scim-bearer-0123456789abcdef0123456789', '']) {
+      const res = scim(`/Users/${user.id}`, { method: 'PATCH', json: scimActive(false), token });
+      const answered = await res;
+      expect(answered.headers.get('WWW-Authenticate')).toMatch(/^Bearer /);
+      await scimError(answered, 401);
+    }
+    await scimError(await scim('/Users', { token: null }), 401);
+    expect((await echo(created.token)).status).toBe(200);
+  });
+
+  it('a management JWT is not a SCIM credential', async () => {
+    const admin = await knownUser('admin');
+    await scimError(await scim('/Users', { token: admin.jwt }), 401);
+  });
+});
+
+describe('GET /scim/v2/Users', () => {
+  it('finds a user by userName (the identity provider subject)', async () => {
+    const user = await knownUser();
+    const list = await scimJson<ScimList>(await byUserName(user.subject), 200);
+    expect(list.totalResults).toBe(1);
+    expect(list.Resources[0]).toMatchObject({
+      schemas: [USER_SCHEMA],
+      id: user.id,
+      userName: user.subject,
+      active: true,
+      emails: [{ value: `${user.subject}@example.test` }],
+      meta: {
+        resourceType: 'User',
+        location: expect.stringMatching(new RegExp(`/scim/v2/Users/${user.id}$`)),
+      },
+    });
+    expect((await scimJson<ScimList>(await byUserName(`${user.subject}-nobody`), 200)).totalResults).toBe(0);
+  });
+
+  it('lists users only, never service accounts', async () => {
+    const admin = await knownUser('admin');
+    await createServiceAccount(admin);
+    const list = await scimJson<ScimList>(await scim('/Users?count=200'), 200);
+    expect(list.Resources.length).toBeGreaterThan(0);
+    expect(list.Resources.every((r) => r.id.startsWith('usr_'))).toBe(true);
+  });
+
+  it('400 invalidFilter for filters outside the subset', async () => {
+    for (const filter of [
+      'emails eq "a@example.test"',
+      'userName co "a"',
+      'userName eq "a" or userName eq "b"',
+    ]) {
+      await scimError(await scim(`/Users?filter=${encodeURIComponent(filter)}`), 400, 'invalidFilter');
+    }
+  });
+
+  it('GET /Users/{id}: the user; 404 for an unknown id and for a service account', async () => {
+    const user = await knownUser();
+    expect(await scimJson<ScimUser>(await scim(`/Users/${user.id}`), 200)).toMatchObject({ id: user.id });
+    await scimError(await scim('/Users/usr_0000000000000000'), 404);
+    const account = await createServiceAccount(await knownUser('admin'));
+    await scimError(await scim(`/Users/${account.id}`), 404);
+  });
+});
+
+describe('PATCH /scim/v2/Users/{id} — deprovisioning', () => {
+  it('active=false (path form) stops the personal token at once; active=true brings it back', async () => {
+    const { user, created } = await knownUserWithToken();
+    expect((await echo(created.token)).status).toBe(200);
+
+    const off = await scimJson<ScimUser>(
+      await scim(`/Users/${user.id}`, { method: 'PATCH', json: scimActive(false) }),
+      200,
+    );
+    expect(off.active).toBe(false);
+    await expectProblem(await echo(created.token), 401, 'invalid_token');
+    await expectProblem(await getWith('/tokens', user.jwt), 403, 'principal_inactive');
+    expect((await scimJson<ScimList>(await byUserName(user.subject), 200)).Resources[0]?.active).toBe(false);
+
+    const on = await scimJson<ScimUser>(
+      await scim(`/Users/${user.id}`, { method: 'PATCH', json: scimActive(true) }),
+      200,
+    );
+    expect(on.active).toBe(true);
+    expect((await echo(created.token)).status).toBe(200);
+
+    const admin = await knownUser('admin');
+    const events = await adminAudit(admin, { target_id: user.id });
+    expect(events.map((e) => [e.action, e.detail?.via])).toEqual([
+      ['user.reactivated', 'scim'],
+      ['user.deactivated', 'scim'],
+    ]);
+  });
+
+  it('the {op: replace, value: {active: false}} form deprovisions too', async () => {
+    const { user, created } = await knownUserWithToken();
+    const res = await scim(`/Users/${user.id}`, { method: 'PATCH', json: scimActive(false, 'value') });
+    expect((await scimJson<ScimUser>(res, 200)).active).toBe(false);
+    await expectProblem(await echo(created.token), 401, 'invalid_token');
+  });
+
+  it('accepts what some providers send: "Replace" and the string "False", with application/json', async () => {
+    const { user, created } = await knownUserWithToken();
+    const json = { schemas: [SCIM_PATCH], Operations: [{ op: 'Replace', path: 'active', value: 'False' }] };
+    const res = await scim(`/Users/${user.id}`, { method: 'PATCH', json, contentType: 'application/json' });
+    expect((await scimJson<ScimUser>(res, 200)).active).toBe(false);
+    await expectProblem(await echo(created.token), 401, 'invalid_token');
+  });
+
+  it("a deprovisioned admin's service tokens keep working", async () => {
+    const leaver = await knownUser('admin');
+    const personal = await createToken(leaver.jwt);
+    const service = await createServiceToken(leaver, (await createServiceAccount(leaver)).id);
+    await scim(`/Users/${leaver.id}`, { method: 'PATCH', json: scimActive(false) });
+    await expectProblem(await echo(personal.token), 401, 'invalid_token');
+    expect((await echo(service.token)).status).toBe(200);
+  });
+
+  it('400 for operations outside the subset, and the user stays active', async () => {
+    const { user, created } = await knownUserWithToken();
+    const bodies = [
+      { schemas: [SCIM_PATCH], Operations: [{ op: 'remove', path: 'active' }] },
+      { schemas: [SCIM_PATCH], Operations: [{ op: 'replace', path: 'userName', value: 'mallory' }] },
+      { schemas: [SCIM_PATCH], Operations: [{ op: 'replace', path: 'active', value: 'maybe' }] },
+      { schemas: [SCIM_PATCH], Operations: [] },
+      { Operations: [{ op: 'replace', path: 'active', value: false }] },
+    ];
+    for (const json of bodies) {
+      await scimError(await scim(`/Users/${user.id}`, { method: 'PATCH', json }), 400, 'invalidValue');
+    }
+    await scimError(
+      await scim(`/Users/${user.id}`, { method: 'PATCH', raw: '{not json' }),
+      400,
+      'invalidSyntax',
+    );
+    expect((await echo(created.token)).status).toBe(200);
+  });
+
+  it('415 for a body that is not SCIM JSON; 404 for an unknown user', async () => {
+    const user = await knownUser();
+    const res = await scim(`/Users/${user.id}`, {
+      method: 'PATCH',
+      json: scimActive(false),
+      contentType: 'text/plain',
+    });
+    await scimError(res, 415);
+    expect((await scimJson<ScimUser>(await scim(`/Users/${user.id}`), 200)).active).toBe(true);
+    await scimError(
+      await scim('/Users/usr_0000000000000000', { method: 'PATCH', json: scimActive(false) }),
+      404,
+    );
+  });
+});
