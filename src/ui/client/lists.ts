@@ -1,0 +1,172 @@
+// Browser code for /ui/app.js, part 2: token tables (desktop table, cards on a phone), status badges, the actions
+// each status allows, and cursor-paged lists (the API pages with opaque cursors, so "Previous" replays a stack).
+
+export const LISTS_JS = `
+const STATUS_LABELS = { active: 'Active', expired: 'Expired', revoked: 'Revoked' };
+const statusBadge = (status) => h('span', { class: 'badge status-' + status }, STATUS_LABELS[status] || status);
+const none = (text) => h('span', { class: 'muted' }, text);
+
+function ownerLabel(owner) {
+  if (!owner) return none('—');
+  const name = owner.name || owner.email || owner.subject || owner.id;
+  return [h('span', null, name), h('br'), h('span', { class: 'mono muted' }, owner.id)];
+}
+
+/** Table columns by key: [header, cell content for a token]. */
+const TOKEN_COLUMNS = {
+  name: ['Name', (t) => [h('strong', null, t.name), h('span', { class: 'mono muted' }, t.hint)]],
+  description: ['Description', (t) => t.description || none('—')],
+  owner: ['Owner', (t) => ownerLabel(t.owner)],
+  type: ['Type', (t) => (t.type === 'service' ? 'Service' : 'Personal')],
+  expires: ['Expiration date', (t) => (t.expires_at ? timeEl(t.expires_at, formatDay(t.expires_at)) : 'Never')],
+  created: ['Created', (t) => timeEl(t.created_at, formatDay(t.created_at))],
+  lastUsed: ['Last used', (t) => (t.last_used_at ? timeEl(t.last_used_at, ago(t.last_used_at)) : none('Never used'))],
+  status: ['Status', (t) => statusBadge(t.status)],
+};
+
+/** Restorable: revoked by its owner or an admin (rotation and leak reports are final) and not yet expired. */
+function canRestore(t) {
+  const reasonAllows = !t.revoke_reason || t.revoke_reason === 'user' || t.revoke_reason === 'admin';
+  return t.status === 'revoked' && reasonAllows && (!t.expires_at || Date.parse(t.expires_at) > Date.now());
+}
+const canDelete = (t) => !(state.policy.delete_requires_inactive && t.status === 'active');
+
+/**
+ * Renders rows into a table. columns: keys of TOKEN_COLUMNS or [header, cell] pairs; actions(row) returns
+ * [label, handler, className] triples, rendered as buttons whose accessible name includes the row's name.
+ */
+function renderTable(container, options) {
+  const columns = options.columns.map((c) => (typeof c === 'string' ? TOKEN_COLUMNS[c] : c));
+  const headers = columns.map((c) => c[0]).concat(options.actions ? ['Actions'] : []);
+  const body = options.rows.map((row) => {
+    const cells = columns.map(([label, cell], i) =>
+      h('td', { 'data-label': label, class: i === 0 ? 'name' : label === 'Description' ? 'desc' : null }, cell(row)),
+    );
+    if (options.actions) {
+      const buttons = options.actions(row).map(([label, handler, className]) =>
+        h('button', {
+          type: 'button',
+          class: 'btn small ' + (className || ''),
+          'data-id': row.id,
+          'data-action': label,
+          'aria-label': label + ' ' + row.name,
+          onclick: (event) => handler(row, event.currentTarget),
+        }, label),
+      );
+      cells.push(h('td', { class: 'act', 'data-label': 'Actions' }, h('div', { class: 'row-actions' }, buttons)));
+    }
+    return h('tr', { 'data-row': row.id }, cells);
+  });
+  const table = h('table', null,
+    h('caption', null, options.caption),
+    h('thead', null, h('tr', null, headers.map((text) => h('th', { scope: 'col' }, text)))),
+    h('tbody', null, body),
+  );
+  container.replaceChildren(h('div', { class: 'table-wrap' }, table));
+}
+
+function renderEmpty(container, title, text, button) {
+  container.replaceChildren(h('div', { class: 'empty' }, h('h2', null, title), h('p', null, text), button || null));
+}
+
+/**
+ * A cursor-paged list. fetchPage(cursor) → api result; render(rows) draws them. Keeps its page on reload (after
+ * an action) and steps back when the page it was on became empty. A 404 means the endpoint does not exist here.
+ */
+function pagedList(options) {
+  const pager = options.pager;
+  let cursors = [null];
+  let index = 0;
+  let next = null;
+  async function load() {
+    options.container.setAttribute('aria-busy', 'true');
+    const result = await options.fetchPage(cursors[index]);
+    options.container.setAttribute('aria-busy', 'false');
+    if (!result.ok) {
+      pager.hidden = true;
+      const unavailable = result.status === 404 && options.unavailable;
+      renderEmpty(options.container, unavailable ? 'Not available' : 'Could not load', unavailable ? options.unavailable : problemText(result));
+      return;
+    }
+    if (!result.body.data.length && index > 0) {
+      index--;
+      return load();
+    }
+    next = result.body.next_cursor;
+    options.render(result.body.data);
+    pager.hidden = index === 0 && !next;
+    $('[data-page="prev"]', pager).disabled = index === 0;
+    $('[data-page="next"]', pager).disabled = !next;
+    $('.pager-label', pager).textContent = 'Page ' + (index + 1);
+  }
+  $('[data-page="prev"]', pager).addEventListener('click', () => {
+    index = Math.max(0, index - 1);
+    load();
+  });
+  $('[data-page="next"]', pager).addEventListener('click', () => {
+    cursors = cursors.slice(0, index + 1).concat([next]);
+    index++;
+    load();
+  });
+  return {
+    reload: load,
+    reset() {
+      cursors = [null];
+      index = 0;
+      return load();
+    },
+  };
+}
+
+const query = (params) => {
+  const search = new URLSearchParams();
+  for (const [key, value] of Object.entries(params)) if (value) search.set(key, String(value));
+  return search.toString();
+};
+
+function debounce(fn, ms) {
+  let timer = 0;
+  return () => {
+    clearTimeout(timer);
+    timer = setTimeout(fn, ms);
+  };
+}
+
+/** Revoke, restore and delete, for the caller's own tokens (/tokens) or as an admin (/admin/tokens). */
+function lifecycleActions(base, list) {
+  const path = (t, action) => base + encodeURIComponent(t.id) + (action ? '/' + action : '');
+  async function run(t, opener, method, action, done) {
+    const result = await api(method, path(t, action));
+    if (result.ok) toast(done);
+    else toast(problemText(result), true);
+    await list.reload();
+    refocus(opener);
+  }
+  return {
+    async revoke(t, opener) {
+      const message = 'Anything using “' + t.name + '” stops working immediately. You can restore it later.';
+      if (await confirmAction('Revoke this token?', message, 'Revoke')) {
+        await run(t, opener, 'POST', 'revoke', 'Token “' + t.name + '” revoked.');
+      }
+    },
+    restore: (t, opener) => run(t, opener, 'POST', 'restore', 'Token “' + t.name + '” restored.'),
+    async remove(t, opener) {
+      const message =
+        t.type === 'service'
+          ? 'This service token will be permanently deleted and cannot be restored.'
+          : 'This personal access token will be permanently deleted and cannot be restored.';
+      if (await confirmAction('Delete “' + t.name + '”?', message, 'Proceed')) {
+        await run(t, opener, 'DELETE', '', 'Token “' + t.name + '” deleted.');
+      }
+    },
+    /** The buttons a token's status allows; the server checks again. */
+    buttons(t, extra) {
+      const buttons = extra ? extra.slice() : [];
+      if (t.status === 'active') buttons.push(['Revoke', this.revoke]);
+      if (canRestore(t)) buttons.push(['Restore', this.restore]);
+      if (canDelete(t)) buttons.push(['Delete', this.remove, 'danger-outline']);
+      return buttons;
+    },
+  };
+}
+`;

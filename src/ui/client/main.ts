@@ -1,0 +1,52 @@
+// Browser code for /ui/app.js, part 6: start-up (who is signed in, the policy), the views behind the hash links
+// (#mine, #accounts, #inventory; admin views only for admins), and sign-out.
+
+export const MAIN_JS = `
+const VIEWS = { mine: () => mine.list, accounts: () => admin.accounts, inventory: () => admin.inventory };
+const loaded = new Set();
+
+function route(moveFocus) {
+  let view = location.hash.slice(1);
+  if (!VIEWS[view] || (view !== 'mine' && state.me.role !== 'admin')) view = 'mine';
+  for (const name of Object.keys(VIEWS)) $('#view-' + name).hidden = name !== view;
+  for (const link of document.querySelectorAll('.tabs a')) {
+    if (link.dataset.view === view) link.setAttribute('aria-current', 'page');
+    else link.removeAttribute('aria-current');
+  }
+  if (!loaded.has(view)) {
+    loaded.add(view);
+    VIEWS[view]().reset();
+  }
+  if (moveFocus) $('#view-' + view + ' h1').focus();
+}
+
+async function signOut() {
+  await fetch('/ui/session', { method: 'DELETE', headers: { 'X-CSRF-Token': CSRF }, credentials: 'same-origin' });
+  location.assign('/ui');
+}
+
+async function main() {
+  setupDialogs();
+  const [me, policy] = await Promise.all([api('GET', '/currentuser'), api('GET', '/policy')]);
+  if (!me.ok || !policy.ok) {
+    $('#mine-list').setAttribute('aria-busy', 'false');
+    return renderEmpty($('#mine-list'), 'Could not load', problemText(me.ok ? policy : me));
+  }
+  state.me = me.body;
+  state.policy = policy.body;
+  const who = state.me.name || state.me.email || state.me.subject || state.me.id;
+  $('#whoami').textContent = who + (state.me.role === 'admin' ? ' · Admin' : '');
+  const signOutButton = $('#sign-out');
+  if (signOutButton) signOutButton.addEventListener('click', signOut);
+  setupTokenForm();
+  setupMine();
+  if (state.me.role === 'admin') {
+    for (const link of document.querySelectorAll('.tabs a[hidden]')) link.hidden = false;
+    setupAdmin();
+  }
+  window.addEventListener('hashchange', () => route(true));
+  route(false);
+}
+
+main();
+`;

@@ -1,0 +1,101 @@
+// Browser checks beyond the main journey: the phone layout, keyboard use and pagination. Each signs in as its own
+// user, so none depends on another's data.
+import assert from 'node:assert/strict';
+import {
+  apiAs,
+  assertNoHorizontalScroll,
+  type Kit,
+  newPage,
+  PHONE,
+  sessionJwt,
+  shot,
+  signIn,
+} from './support';
+
+const unique = (name: string) => `${name}-${Date.now().toString(36)}`;
+
+/** On a phone: tokens as cards, dialogs on screen, no sideways scrolling. */
+export async function phoneLayout(kit: Kit): Promise<void> {
+  const { page, problems } = await newPage(kit, PHONE);
+  await signIn(kit, page, unique('phone'), 'member', 'phone-01-sign-in');
+  await assertNoHorizontalScroll(page);
+  const jwt = await sessionJwt(kit);
+  const names = ['deploy bot', 'a rather long token name for the nightly backup job'];
+  const created = [];
+  for (const tokenName of names) created.push(await apiAs(kit, jwt, 'POST', '/tokens', { name: tokenName }));
+  assert.deepEqual(
+    created.map((c) => c.status),
+    [201, 201],
+  );
+  assert.equal((await apiAs(kit, jwt, 'POST', `/tokens/${created[0]!.body!.id}/revoke`)).status, 200);
+  await page.reload();
+  await page.locator('#mine-list tbody tr').nth(1).waitFor();
+  await assertNoHorizontalScroll(page);
+  await shot(page, 'phone-02-list');
+  await page.getByRole('button', { name: 'Create new' }).click();
+  await page.locator('#tf-name').fill(' ');
+  await assertNoHorizontalScroll(page);
+  await shot(page, 'phone-03-create-dialog');
+  await page.locator('#tf-name').fill('from my phone');
+  await page.getByRole('button', { name: 'Create', exact: true }).click();
+  await page.getByRole('dialog', { name: 'Copy your token' }).waitFor();
+  await assertNoHorizontalScroll(page);
+  await shot(page, 'phone-04-copy-dialog');
+  assert.deepEqual(problems, []);
+  await page.close();
+}
+
+/** Dialogs open, keep focus inside and close with the keyboard; focus is visible and returns to the opener. */
+export async function keyboardUse(kit: Kit): Promise<void> {
+  const { page, problems } = await newPage(kit);
+  await signIn(kit, page, unique('keys'), 'member');
+  await page.locator('#create-btn').focus();
+  await page.keyboard.press('Enter');
+  await page.getByRole('dialog', { name: 'Create Personal Access Token' }).waitFor();
+  assert.equal(await page.evaluate('document.activeElement.id'), 'tf-name');
+  // Shift+Tab from the first field wraps to the dialog's last control, Tab from there wraps back.
+  await page.keyboard.press('Shift+Tab');
+  assert.equal(await page.evaluate('document.activeElement.id'), 'tf-submit');
+  const outline = await page.evaluate('getComputedStyle(document.activeElement).outlineStyle');
+  assert.notEqual(outline, 'none', 'the focused control shows no focus ring');
+  await page.keyboard.press('Tab');
+  assert.equal(await page.evaluate('document.activeElement.id'), 'tf-name');
+  for (let i = 0; i < 30; i++) {
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate('Boolean(document.activeElement.closest("#token-dialog"))'), true);
+  }
+  await shot(page, 'keyboard-focus');
+  await page.keyboard.press('Escape');
+  await page.getByRole('dialog', { name: 'Create Personal Access Token' }).waitFor({ state: 'hidden' });
+  assert.equal(await page.evaluate('document.activeElement.id'), 'create-btn');
+  assert.deepEqual(problems, []);
+  await page.close();
+}
+
+/** Many tokens page with Next and Previous; a filter with no match says so. */
+export async function pagination(kit: Kit): Promise<void> {
+  const { page, problems } = await newPage(kit);
+  await signIn(kit, page, unique('many'), 'member');
+  const jwt = await sessionJwt(kit);
+  for (let i = 0; i < 25; i++) {
+    assert.equal(
+      (await apiAs(kit, jwt, 'POST', '/tokens', { name: `bulk ${i}`, expires_in_days: 7 })).status,
+      201,
+    );
+  }
+  await page.reload();
+  const rows = page.locator('#mine-list tbody tr');
+  await rows.nth(19).waitFor();
+  assert.equal(await rows.count(), 20);
+  await page.getByRole('button', { name: 'Next' }).click();
+  await page.getByText('Page 2').waitFor();
+  assert.equal(await rows.count(), 5);
+  await shot(page, 'pagination-page-2');
+  await page.getByRole('button', { name: 'Previous' }).click();
+  await page.getByText('Page 1').waitFor();
+  assert.equal(await rows.count(), 20);
+  await page.locator('#mine-status').selectOption('revoked');
+  await page.getByRole('heading', { name: 'No matching tokens' }).waitFor();
+  assert.deepEqual(problems, []);
+  await page.close();
+}
