@@ -156,7 +156,16 @@ async function callerFromJwt(c: Context<AppEnv>, jwt: string): Promise<Caller> {
   if (roleChangedFrom) {
     // Cached token records carry the owner's role: refresh them so a lowered role bites on the next use.
     c.executionCtx.waitUntil(
-      republishOwnerTokens({ db: c.get('db'), kv: c.env.TOKEN_CACHE, config, now }, principal),
+      republishOwnerTokens(
+        {
+          db: c.get('db'),
+          kv: c.env.TOKEN_CACHE,
+          config,
+          now,
+          waitUntil: (p) => c.executionCtx.waitUntil(p),
+        },
+        principal,
+      ),
     );
   }
   return { principal, via: 'jwt', tokenId: null };
