@@ -73,10 +73,10 @@ export function nameTaken(): AppError {
 const RESYNC_DELAY_MS = 1_500;
 
 /**
- * Publishes the token's new state to the caches, then once more a moment later from what D1 says then. The second
- * write repairs a race (a verification that read D1 just before the change and refilled KV just after it) and
- * retries a failed first write. Reading D1 again, rather than replaying the state, keeps a quick revoke-then-restore
- * from being undone.
+ * Publishes the token's new state to the caches; if the token is then revoked or deleted, that is written once more
+ * a moment later. The second write repairs a race (a verification that read D1 just before the revocation and
+ * refilled KV just after it) and retries a failed first write. It reads D1 again rather than replaying the state,
+ * so a quick revoke-then-restore is not undone.
  */
 export async function publish(
   deps: ServiceDeps,
@@ -109,9 +109,15 @@ export async function publish(
   );
 }
 
+/**
+ * Re-asserts a revocation or deletion from D1's current state. It never writes an active record: a positive
+ * written late could cover a revocation made meanwhile (a live token missing from KV just falls back to D1).
+ */
 async function resyncTokenState(deps: ServiceDeps, id: string, hash: string): Promise<void> {
   const current = await findTokenStateByHash(deps.db, [hash]);
-  const next = current ? tokenStateFrom(current) : { tombstone: 'deleted' as const, id };
-  const state = 'state' in next && next.state === 'revoked' ? { tombstone: 'revoked' as const, id } : next;
-  await publishTokenState({ ...deps, now: Date.now() }, hash, state);
+  if (current && current.revokedAt === null) return;
+  await publishTokenState({ ...deps, now: Date.now() }, hash, {
+    tombstone: current ? 'revoked' : 'deleted',
+    id,
+  });
 }
