@@ -3,7 +3,7 @@ import { signDevJwt } from '../auth/jwt';
 import type { AppEnv } from '../env';
 import { AppError } from '../errors';
 import { NO_STORE } from './deps';
-import { errorResponses } from './schemas';
+import { errorResponses, nameSchema } from './schemas';
 
 // Local development only (ENVIRONMENT=development and DEV_SESSIONS=true; production config refuses the latter):
 // a JWT for any user and role, signed with the local HS256 secret, so nobody needs an identity provider to try it.
@@ -16,7 +16,7 @@ const DevSessionBody = z
       .regex(/^[A-Za-z0-9._@-]{1,64}$/, 'letters, digits and . _ @ -, at most 64')
       .openapi({ example: 'alice' }),
     role: z.enum(['admin', 'member']).default('member'),
-    name: z.string().trim().max(100).optional(),
+    name: nameSchema.optional(),
     email: z.email().max(200).optional(),
   })
   .strict()

@@ -15,14 +15,22 @@ function isControl(code: number): boolean {
   return (code < 0x20 && code !== 0x09 && code !== 0x0a && code !== 0x0d) || (code >= 0x7f && code <= 0x9f);
 }
 const chars = (s: string) => [...s].length;
+const INVISIBLE = /[\p{White_Space}\p{Cf}]/gu;
+// A lone UTF-16 surrogate cannot be stored as UTF-8: D1 would keep a replacement character instead.
+const WELL_FORMED = {
+  message: 'Must be valid Unicode text (no lone surrogates).',
+  params: { code: 'invalid_characters' },
+};
 
 export const nameSchema = z
   .string()
   .trim()
-  .refine((s) => s.length > 0, {
+  // Blank includes names made only of invisible characters (zero-width spaces, joiners, BOM).
+  .refine((s) => s.replace(INVISIBLE, '').length > 0, {
     message: 'Name is required and cannot be blank.',
     params: { code: 'blank' },
   })
+  .refine((s) => s.isWellFormed(), WELL_FORMED)
   .refine((s) => chars(s) <= 100, { message: 'At most 100 characters.', params: { code: 'too_long' } })
   .refine((s) => !CONTROL.test(s) && !LINE_BREAK.test(s), {
     message: 'Must be a single line without control characters.',
@@ -38,6 +46,7 @@ export const descriptionSchema = z
   .string()
   .trim()
   .refine((s) => chars(s) <= 500, { message: 'At most 500 characters.', params: { code: 'too_long' } })
+  .refine((s) => s.isWellFormed(), WELL_FORMED)
   .refine((s) => !CONTROL.test(s), {
     message: 'Must not contain control characters.',
     params: { code: 'invalid_characters' },

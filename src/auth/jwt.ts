@@ -64,8 +64,16 @@ function roleFrom(payload: JWTPayload, auth: Config['auth']): Role {
   return values.some((v) => typeof v === 'string' && auth.adminValues.includes(v)) ? 'admin' : 'member';
 }
 
-const text = (value: unknown, max: number) =>
-  typeof value === 'string' && value.trim() ? value.trim().slice(0, max) : null;
+/** A display claim (name, email): trimmed, control characters and lone surrogates dropped, bounded. */
+const text = (value: unknown, max: number) => {
+  if (typeof value !== 'string') return null;
+  const clean = value
+    .replace(/\p{Cc}/gu, '')
+    .toWellFormed()
+    .trim()
+    .slice(0, max);
+  return clean || null;
+};
 
 function invalidToken(): AppError {
   return new AppError(401, 'invalid_token', 'Invalid credentials', {

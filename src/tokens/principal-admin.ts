@@ -176,6 +176,11 @@ export async function setUserActive(
     auditInsert(db, ctx, event, now),
   ]);
   const updated = { ...user, active };
-  await republishOwnerTokens(deps, updated);
+  try {
+    await republishOwnerTokens(deps, updated);
+  } catch (error) {
+    // D1 holds the truth already; the owner resync retries, and until then KV records age out (see README).
+    console.error(JSON.stringify({ event: 'owner_publish_failed', owner_id: id, error: String(error) }));
+  }
   return updated;
 }

@@ -18,7 +18,11 @@ const RESTORABLE = new Set(['user', 'admin']);
 export async function revokeToken(deps: ServiceDeps, actor: Principal, id: string) {
   const { now, ctx } = deps;
   const { row, owner } = await loadToken(deps, actor, id, 'revoke');
-  if (row.revokedAt !== null) throw conflict('already_revoked', 'This token is already revoked.');
+  if (row.revokedAt !== null) {
+    // A retry of a revocation whose answer was lost: make sure the caches know, then say so.
+    await publish(deps, row, owner, 'revoked');
+    throw conflict('already_revoked', 'This token is already revoked.');
+  }
   const reason = ctx.actor.id === row.ownerId ? 'user' : 'admin';
   const updated: TokenRow = {
     ...row,
