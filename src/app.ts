@@ -11,6 +11,7 @@ import { publicJwks } from './gateway/identity';
 import { introspect } from './gateway/introspect';
 import { proxyRequest } from './gateway/proxy';
 import { refuseCrossSite } from './http/cross-site';
+import { assertUnambiguousPath } from './http/path-safety';
 import { onError, validationHook } from './http/problem';
 import { securityHeaders } from './http/security-headers';
 import { scimRoutes } from './scim/routes';
@@ -69,6 +70,7 @@ export function createApp(): OpenAPIHono<AppEnv> {
   app.all('*', (c) => {
     const path = new URL(c.req.url).pathname;
     if (path === '/' && !matchRoute(c.get('config').routes, new URL(c.req.url))) return c.redirect('/ui');
+    assertUnambiguousPath(path);
     return proxyRequest(c);
   });
 
