@@ -5,7 +5,6 @@ import {
   ensureDevVars,
   run,
   spawnGroup,
-  stopGroup,
   validateConfigOrExit,
   WRANGLER,
   waitForHttp,

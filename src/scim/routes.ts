@@ -123,7 +123,7 @@ export function scimRoutes(): Hono<AppEnv> {
 
   scim.get('/Users/:id', async (c) => {
     const row = await findUser(c, c.req.param('id'));
-    if (!row || row.kind !== 'user') return scimError(c, 404, 'No such user.');
+    if (row?.kind !== 'user') return scimError(c, 404, 'No such user.');
     return c.body(JSON.stringify(toScimUser(row, base(c))), 200, SCIM_JSON);
   });
 
@@ -142,7 +142,7 @@ export function scimRoutes(): Hono<AppEnv> {
     if (active === null)
       return scimError(c, 400, 'Only PatchOp operations that set `active` are supported.', 'invalidValue');
     const row = await findUser(c, c.req.param('id'));
-    if (!row || row.kind !== 'user') return scimError(c, 404, 'No such user.');
+    if (row?.kind !== 'user') return scimError(c, 404, 'No such user.');
     await setUserActive(serviceDeps(c), row.id, active, 'scim');
     const updated = (await findUser(c, row.id))!;
     return c.body(JSON.stringify(toScimUser(updated, base(c))), 200, SCIM_JSON);

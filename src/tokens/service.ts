@@ -1,4 +1,4 @@
-import { and, eq, isNotNull, isNull } from 'drizzle-orm';
+import { and, eq, isNull } from 'drizzle-orm';
 import { auditInsert, auditInsertIfChanged } from '../audit';
 import type { Principal } from '../auth/principals';
 import type { Config } from '../config';
