@@ -27,6 +27,56 @@ export function resetIsolateCache(): void {
   local = undefined;
 }
 
+// Concurrent requests of this isolate that miss the memory tier for the same hash share one storage load.
+// The load's I/O belongs to the request that started it, so that request keeps it alive with waitUntil: the
+// runtime then finishes it even if that client goes away (cancellation waits for waitUntil promises, up to 30 s),
+// instead of leaving every request that joined it waiting on I/O that will never complete.
+interface Load<T> {
+  promise: Promise<T>;
+  since: number;
+  /** Set when the token changed while loading: the result must not be cached. */
+  stale: boolean;
+}
+
+export interface LoadTicket {
+  readonly stale: boolean;
+}
+
+const loads = new Map<string, Load<unknown>>();
+/** A load older than this (ms) is not joined: storage is slow or stuck, so ask again. */
+const JOIN_WINDOW_MS = 5_000;
+const LOAD_KINDS = ['miss:', 'd1:'] as const;
+
+/** Joins the load in flight for `kind + hash`, or starts one with `start`. */
+export function sharedLoad<T>(
+  kind: (typeof LOAD_KINDS)[number],
+  hash: string,
+  now: number,
+  waitUntil: (promise: Promise<unknown>) => void,
+  start: (ticket: LoadTicket) => Promise<T>,
+): Promise<T> {
+  const key = kind + hash;
+  const current = loads.get(key) as Load<T> | undefined;
+  if (current && now - current.since < JOIN_WINDOW_MS) return current.promise;
+  const load: Load<T> = { promise: Promise.resolve(undefined as T), since: now, stale: false };
+  load.promise = start(load).finally(() => {
+    if (loads.get(key) === load) loads.delete(key);
+  });
+  loads.set(key, load);
+  waitUntil(load.promise.catch(() => {}));
+  return load.promise;
+}
+
+/** Loads in flight for this hash are neither joined any more nor cached when they finish. */
+function invalidateLoads(hash: string): void {
+  for (const kind of LOAD_KINDS) {
+    const load = loads.get(kind + hash);
+    if (!load) continue;
+    load.stale = true;
+    loads.delete(kind + hash);
+  }
+}
+
 export function kvKey(hash: string): string {
   return KV_PREFIX + hash;
 }
@@ -67,6 +117,7 @@ export async function publishTokenState(
   next: TokenState | { tombstone: 'revoked' | 'deleted'; id: string },
 ): Promise<void> {
   isolateCache(deps.config).delete(hash);
+  invalidateLoads(hash);
   const state = 'tombstone' in next ? tombstone(next.id, next.tombstone) : next;
   try {
     await writeKv(deps.kv, hash, state, deps.config, deps.now);
@@ -74,5 +125,6 @@ export async function publishTokenState(
     await writeKv(deps.kv, hash, state, deps.config, deps.now);
   } finally {
     isolateCache(deps.config).delete(hash);
+    invalidateLoads(hash);
   }
 }

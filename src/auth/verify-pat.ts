@@ -7,10 +7,11 @@ import { isWellFormedToken } from '../tokens/format';
 import { hashToken } from '../tokens/hash';
 import { findTokenStateByHash } from '../tokens/repository';
 import { type TokenState, tokenStateFrom } from '../tokens/state';
-import { type CachedLookup, isolateCache, readKv, writeKv } from './token-cache';
+import { type CachedLookup, isolateCache, type LoadTicket, readKv, sharedLoad, writeKv } from './token-cache';
 
 // Verifying a presented PAT, as a readable sequence of checks:
-//   format + checksum (no I/O) → hash → isolate memory → KV → D1 (coalesced) → status → expiry → owner → scopes.
+//   format + checksum (no I/O) → hash → isolate memory → KV → D1 → status → expiry → owner → scopes.
+// Concurrent misses for one hash share a single KV read and a single D1 read (see `sharedLoad`).
 // Expiry and owner state are evaluated from the record on every call, so no cache TTL extends a token's life.
 
 export type VerifyFailure = 'malformed' | 'unknown' | 'revoked' | 'deleted' | 'expired' | 'owner_inactive';
@@ -38,8 +39,6 @@ export interface VerifyDeps {
 
 /** Storage reads made by verification in this isolate (for benchmarks and tests). */
 export const verifyStats = { memoryHits: 0, kvReads: 0, d1Reads: 0 };
-
-const inflight = new Map<string, Promise<{ state: TokenState | null; upgraded: boolean }>>();
 
 /** The scopes a token may use now: its own, within what its owner's role allows today. */
 export function effectiveScopes(state: TokenState, config: Config): string[] {
@@ -102,43 +101,56 @@ export async function verifyPat(token: string, deps: VerifyDeps): Promise<Verify
   if (!isWellFormedToken(token, config.tokenPrefix))
     return { ok: false, reason: 'malformed', tokenId: null, ownerId: null, source: 'none' };
   const hash = await hashToken(token, config.peppers.current);
-  const memory = isolateCache(config);
 
-  const cached = memory.get(hash, now);
+  const cached = isolateCache(config).get(hash, now);
   // Denials (unknown, tombstones) are always trusted; in strict mode positives are not.
   if (cached !== undefined && !(deps.strict && cached?.state === 'active')) {
     verifyStats.memoryHits++;
     return decide(cached, deps, hash, 'memory');
   }
 
-  if (!deps.strict) {
-    let fromKv: TokenState | null = null;
-    try {
-      verifyStats.kvReads++;
-      fromKv = await readKv(deps.kv, hash, config);
-    } catch (error) {
-      // KV is only a cache: on failure, D1 decides.
-      console.error(JSON.stringify({ event: 'verify_kv_failed', error: String(error) }));
-    }
-    if (fromKv) {
-      remember(deps, hash, fromKv);
-      return decide(fromKv, deps, hash, 'kv');
-    }
+  if (deps.strict) {
+    const { state } = await sharedLoad('d1:', hash, now, deps.waitUntil, async (ticket) => {
+      const loaded = await loadFromD1(deps, hash, token);
+      if (!loaded.upgraded && !ticket.stale) remember(deps, hash, loaded.state);
+      return loaded;
+    });
+    return decide(state, deps, hash, 'd1');
   }
+  const { state, source } = await sharedLoad('miss:', hash, now, deps.waitUntil, (ticket) =>
+    loadMiss(deps, hash, token, ticket),
+  );
+  return decide(state, deps, hash, source);
+}
 
-  let load = inflight.get(hash);
-  if (!load) {
-    load = loadFromD1(deps, hash, token).finally(() => inflight.delete(hash));
-    inflight.set(hash, load);
+/** KV, then D1; caches what it found unless the token changed meanwhile (or its row moves to a new pepper). */
+async function loadMiss(
+  deps: VerifyDeps,
+  hash: string,
+  token: string,
+  ticket: LoadTicket,
+): Promise<{ state: TokenState | null; source: VerifySource }> {
+  const { config } = deps;
+  let fromKv: TokenState | null = null;
+  try {
+    verifyStats.kvReads++;
+    fromKv = await readKv(deps.kv, hash, config);
+  } catch (error) {
+    // KV is only a cache: on failure, D1 decides.
+    console.error(JSON.stringify({ event: 'verify_kv_failed', error: String(error) }));
   }
-  const { state, upgraded } = await load;
-  if (!upgraded) {
+  if (fromKv) {
+    if (!ticket.stale) remember(deps, hash, fromKv);
+    return { state: fromKv, source: 'kv' };
+  }
+  const { state, upgraded } = await sharedLoad('d1:', hash, deps.now, deps.waitUntil, () =>
+    loadFromD1(deps, hash, token),
+  );
+  if (!upgraded && !ticket.stale) {
     remember(deps, hash, state);
-    if (state && !deps.strict) {
-      deps.waitUntil(writeKv(deps.kv, hash, state, config, now).catch(() => {}));
-    }
+    if (state) deps.waitUntil(writeKv(deps.kv, hash, state, config, deps.now).catch(() => {}));
   }
-  return decide(state, deps, hash, 'd1');
+  return { state, source: 'd1' };
 }
 
 function remember(deps: VerifyDeps, hash: string, value: CachedLookup) {

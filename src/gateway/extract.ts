@@ -1,13 +1,18 @@
-import { isWellFormedToken } from '../tokens/format';
+import { BODY_LENGTH, isWellFormedToken } from '../tokens/format';
 import type { Route } from './routes-config';
 
 // Finding the token in a request, and everything that must not reach the upstream. Every well-formed token in
 // the request is stripped, whether or not this route accepts its source: a token is never forwarded.
+// This runs on every proxied request, so it reads the headers from one list (see `headerList`) instead of
+// asking the runtime's Headers object again for each name, and allocates nothing per route it can precompute.
 
 /** Token header names recognised on every route (seeds 001 and 002), stripped even where not accepted. */
 export const KNOWN_TOKEN_HEADERS = ['x-pat', 'x-auth-token'];
 
 export type TokenSource = 'bearer' | 'basic' | 'header' | 'query' | 'path';
+
+/** The request's headers as lower-case `[name, value]` pairs, read from the runtime once per request. */
+export type HeaderList = [string, string][];
 
 export interface Extraction {
   /** The single token presented through an accepted source (possibly malformed), or null. */
@@ -23,6 +28,29 @@ export interface Extraction {
   stripSegments: Set<number>;
 }
 
+export function headerList(headers: Headers): HeaderList {
+  return [...headers];
+}
+
+/** The value of a header in the list (names are lower case), or null. */
+export function headerValue(list: HeaderList, name: string): string | null {
+  for (const entry of list) if (entry[0] === name) return entry[1];
+  return null;
+}
+
+/** Per route: the token header names to look at (known ones first, then the route's own), and which it accepts. */
+const tokenHeadersByRoute = new WeakMap<Route, { names: string[]; accepted: Set<string> }>();
+
+function tokenHeaders(route: Route) {
+  let entry = tokenHeadersByRoute.get(route);
+  if (!entry) {
+    const accepted = route.token_sources.headers;
+    entry = { names: [...new Set([...KNOWN_TOKEN_HEADERS, ...accepted])], accepted: new Set(accepted) };
+    tokenHeadersByRoute.set(route, entry);
+  }
+  return entry;
+}
+
 function decodeBasic(value: string): { user: string; pass: string } | null {
   try {
     const decoded = atob(value.trim());
@@ -33,33 +61,47 @@ function decodeBasic(value: string): { user: string; pass: string } | null {
   }
 }
 
-function decodeSegment(segment: string): string {
+function atobSafe(value: string): string {
   try {
-    return decodeURIComponent(segment);
+    return atob(value);
   } catch {
-    return segment;
+    return '';
   }
+}
+
+/** The token a path segment holds, or null. Decoding only happens when the segment could hold one. */
+function segmentToken(segment: string, prefix: string): string | null {
+  // Percent-decoding never lengthens a string, so a shorter segment cannot decode to a token.
+  if (segment.length < prefix.length + BODY_LENGTH) return null;
+  let decoded = segment;
+  if (segment.includes('%')) {
+    try {
+      decoded = decodeURIComponent(segment);
+    } catch {
+      // Not valid percent-encoding: take it as written.
+    }
+  }
+  return isWellFormedToken(decoded, prefix) ? decoded : null;
 }
 
 /** True when the value contains a well-formed token anywhere (e.g. inside a Cookie header). */
 function containsToken(value: string, prefix: string): boolean {
   let at = value.indexOf(prefix);
   while (at >= 0) {
-    if (isWellFormedToken(value.slice(at, at + prefix.length + 36), prefix)) return true;
+    if (isWellFormedToken(value.slice(at, at + prefix.length + BODY_LENGTH), prefix)) return true;
     at = value.indexOf(prefix, at + 1);
   }
   return false;
 }
 
 export function extractToken(
-  request: Request,
-  url: URL,
+  headers: HeaderList,
+  url: { search: string },
   segments: string[],
   route: Route,
   prefix: string,
 ): Extraction {
   const sources = route.token_sources;
-  const found = new Map<string, TokenSource>();
   const result: Extraction = {
     token: null,
     source: null,
@@ -69,11 +111,24 @@ export function extractToken(
     stripQuery: new Set(),
     stripSegments: new Set(),
   };
+  // The first token offered wins; a different second one is a conflict.
   const offer = (token: string, source: TokenSource) => {
-    if (!found.has(token)) found.set(token, source);
+    if (result.token === null) {
+      result.token = token;
+      result.source = source;
+    } else if (token !== result.token) result.conflict = true;
   };
 
-  const authorization = request.headers.get('authorization');
+  const { names, accepted } = tokenHeaders(route);
+  let authorization: string | null = null;
+  const named = new Map<string, string>();
+  for (const [name, value] of headers) {
+    if (name === 'authorization') authorization = value;
+    else if (names.includes(name)) named.set(name, value);
+    // Any other header carrying a token (a cookie, a custom header) is dropped too.
+    else if (value.includes(prefix) && containsToken(value, prefix)) result.stripHeaders.add(name);
+  }
+
   if (authorization) {
     const space = authorization.indexOf(' ');
     const scheme = authorization.slice(0, space < 0 ? undefined : space).toLowerCase();
@@ -97,21 +152,17 @@ export function extractToken(
     }
   }
 
-  for (const name of new Set([...KNOWN_TOKEN_HEADERS, ...sources.headers])) {
-    const value = request.headers.get(name);
-    if (value === null) continue;
-    result.stripHeaders.add(name);
-    if (sources.headers.includes(name)) offer(value.trim(), 'header');
-  }
-
-  // Any other header carrying a token (a cookie, a custom header) is dropped too.
-  for (const [name, value] of request.headers) {
-    if (!result.stripHeaders.has(name) && value.includes(prefix) && containsToken(value, prefix))
+  if (named.size) {
+    for (const name of names) {
+      const value = named.get(name);
+      if (value === undefined) continue;
       result.stripHeaders.add(name);
+      if (accepted.has(name)) offer(value.trim(), 'header');
+    }
   }
 
   if (url.search) {
-    for (const [name, value] of url.searchParams) {
+    for (const [name, value] of new URLSearchParams(url.search)) {
       if (sources.query.includes(name)) {
         offer(value, 'query');
         result.stripQuery.add(name);
@@ -123,25 +174,13 @@ export function extractToken(
     }
   }
 
-  const accepted = sources.path === 'first' ? 0 : sources.path === 'last' ? segments.length - 1 : -1;
-  segments.forEach((segment, index) => {
-    const decoded = decodeSegment(segment);
-    if (!isWellFormedToken(decoded, prefix)) return;
+  const acceptedIndex = sources.path === 'first' ? 0 : sources.path === 'last' ? segments.length - 1 : -1;
+  for (let index = 0; index < segments.length; index++) {
+    const token = segmentToken(segments[index]!, prefix);
+    if (token === null) continue;
     result.stripSegments.add(index);
     result.inUrl = true;
-    if (index === accepted) offer(decoded, 'path');
-  });
-
-  if (found.size > 1) result.conflict = true;
-  const first = found.entries().next().value;
-  if (first) [result.token, result.source] = first;
-  return result;
-}
-
-function atobSafe(value: string): string {
-  try {
-    return atob(value);
-  } catch {
-    return '';
+    if (index === acceptedIndex) offer(token, 'path');
   }
+  return result;
 }

@@ -5,8 +5,8 @@ import type { TokenState } from '../tokens/state';
 import type { Route } from './routes-config';
 
 // The caller's identity as the upstream sees it: plain headers, and a short-lived ES256 JWT that upstreams
-// verify against /.well-known/jwks.json. Signing costs far more than the rest of the hot path, so a JWT is reused
-// for the same token, route and scopes until half its lifetime has passed.
+// verify against /.well-known/jwks.json. Signing costs far more than the rest of the hot path, so a JWT (with the
+// headers that go with it) is reused for the same token, expiry, route and scopes until half its lifetime has passed.
 
 export const IDENTITY_HEADERS = {
   userId: 'x-pat-user-id',
@@ -25,9 +25,17 @@ interface SigningKey {
   publicJwk: JWK;
 }
 
+/** Everything the upstream is told about a caller, ready to set: the headers (JWT included) and the expiry. */
+export interface Identity {
+  headers: readonly (readonly [string, string])[];
+  jwt: string;
+  /** The token's expiry as an ISO string (for `x-pat-token-expiration`), or null. */
+  tokenExpiration: string | null;
+}
+
 let signing: Promise<SigningKey> | undefined;
 let signingSource: unknown;
-const jwtCache = new ExpiringLru<string>(10_000);
+const identityCache = new ExpiringLru<Identity>(10_000);
 
 function loadSigningKey(config: Config): Promise<SigningKey> {
   const source = config.gateway.signingKey;
@@ -48,7 +56,7 @@ function loadSigningKey(config: Config): Promise<SigningKey> {
       publicJwk: { ...(await exportJWK(pair.publicKey)), kid, alg: 'ES256', use: 'sig' },
     };
   })();
-  jwtCache.clear();
+  identityCache.clear();
   return signing;
 }
 
@@ -57,15 +65,18 @@ export async function publicJwks(config: Config): Promise<{ keys: JWK[] }> {
   return { keys: [key.publicJwk, ...(config.gateway.previousPublicKeys as JWK[])] };
 }
 
-export async function identityJwt(
+/** The identity headers for a verified token on a route, from the cache when one was signed recently. */
+export async function identity(
   config: Config,
   state: TokenState,
   route: Route,
   scopes: string[],
   now: number,
-): Promise<string> {
-  const cacheKey = `${state.id} ${route.name} ${scopes.join(' ')}`;
-  const cached = jwtCache.get(cacheKey, now);
+): Promise<Identity> {
+  const scope = scopes.join(' ');
+  // The expiry is part of the key: shortening a token's life must not keep handing out a JWT that outlives it.
+  const cacheKey = `${state.id} ${state.exp} ${route.name} ${scope}`;
+  const cached = identityCache.get(cacheKey, now);
   if (cached) return cached;
   const key = await loadSigningKey(config);
   const ttl = config.gateway.jwtTtlSeconds;
@@ -73,7 +84,7 @@ export async function identityJwt(
   // Never outlive the token itself.
   const exp = state.exp === null ? iat + ttl : Math.min(iat + ttl, Math.floor(state.exp / 1000));
   const jwt = await new SignJWT({
-    scope: scopes.join(' '),
+    scope,
     token_id: state.id,
     token_type: state.type,
     ...(state.owner.subject ? { user_subject: state.owner.subject } : {}),
@@ -85,6 +96,30 @@ export async function identityJwt(
     .setIssuedAt(iat)
     .setExpirationTime(exp)
     .sign(key.privateKey);
-  jwtCache.set(cacheKey, jwt, now + ((exp - iat) * 1000) / 2);
-  return jwt;
+  const headers: [string, string][] = [
+    [IDENTITY_HEADERS.userId, state.owner.id],
+    [IDENTITY_HEADERS.tokenId, state.id],
+    [IDENTITY_HEADERS.tokenType, state.type],
+    [IDENTITY_HEADERS.scopes, scope],
+    [IDENTITY_HEADERS.jwt, jwt],
+  ];
+  if (state.owner.subject) headers.push([IDENTITY_HEADERS.subject, state.owner.subject]);
+  const value: Identity = {
+    headers,
+    jwt,
+    tokenExpiration: state.exp === null ? null : new Date(state.exp).toISOString(),
+  };
+  identityCache.set(cacheKey, value, now + ((exp - iat) * 1000) / 2);
+  return value;
+}
+
+/** The signed identity JWT alone (see `identity`). */
+export async function identityJwt(
+  config: Config,
+  state: TokenState,
+  route: Route,
+  scopes: string[],
+  now: number,
+): Promise<string> {
+  return (await identity(config, state, route, scopes, now)).jwt;
 }

@@ -1,17 +1,20 @@
+import type { DrizzleD1Database } from 'drizzle-orm/d1';
 import type { Context } from 'hono';
 import { auditInsert } from '../audit';
 import { type VerifyResult, verifyPat } from '../auth/verify-pat';
-import type { AppEnv } from '../env';
+import type { Config } from '../config';
+import type { AppEnv, Env } from '../env';
 import { AppError } from '../errors';
-import { extractToken } from './extract';
-import { matchRoute, relayResponse, sendUpstream, upstreamHeaders, upstreamUrl } from './forward';
-import { IDENTITY_HEADERS, identityJwt } from './identity';
+import { extractToken, headerList, headerValue } from './extract';
+import { matchRoute, relayResponse, requestUrl, sendUpstream, upstreamHeaders, upstreamUrl } from './forward';
+import { identity } from './identity';
 import { requiredScopes } from './routes-config';
 import { due, recordUsage } from './usage';
 
 // The reverse proxy: match a route → extract the token → verify it → check scopes → forward without the token.
 // Failures follow RFC 6750 §3 (WWW-Authenticate) with RFC 9457 bodies; unknown, malformed, expired and revoked
-// tokens get the same 401, and only the audit log learns why.
+// tokens get the same 401, and only the audit log learns why. `proxy` needs nothing from Hono (it throws
+// AppErrors for the app to render); `proxyRequest` is the app's handler around it.
 
 const REALM = 'Bearer realm="pat-gateway"';
 const FAILURE_AUDIT_INTERVAL_MS = 60_000;
@@ -45,28 +48,38 @@ function insufficientScope(needed: string[]): AppError {
   });
 }
 
+/** What the proxy needs from the request's surroundings (the app's context, or anything else that has it). */
+export interface ProxyContext {
+  config: Config;
+  env: Env;
+  db: DrizzleD1Database;
+  requestId: string | undefined;
+  waitUntil(promise: Promise<unknown>): void;
+}
+
 /** Why a known token was refused goes to the audit log (at most once a minute per token), never the token. */
 function auditFailure(
-  c: Context<AppEnv>,
+  ctx: ProxyContext,
   result: Extract<VerifyResult, { ok: false }>,
   routeName: string,
   now: number,
+  clientIp: string | null,
+  userAgent: string | null,
 ) {
   console.log(
     JSON.stringify({
       event: 'gateway_auth_failed',
       reason: result.reason,
       route: routeName,
-      request_id: c.get('requestId'),
+      request_id: ctx.requestId,
     }),
   );
   if (!result.tokenId || !due(`f:${result.tokenId}`, now, FAILURE_AUDIT_INTERVAL_MS)) return;
-  const db = c.get('db');
-  const ctx = {
+  const audit = {
     actor: { id: null, kind: 'anonymous' as const },
-    ip: c.req.header('cf-connecting-ip') ?? null,
-    userAgent: c.req.header('user-agent') ?? null,
-    requestId: c.get('requestId'),
+    ip: clientIp,
+    userAgent,
+    requestId: ctx.requestId ?? null,
   };
   const event = {
     action: 'token.auth_failed',
@@ -75,71 +88,82 @@ function auditFailure(
     ownerId: result.ownerId,
     detail: { reason: result.reason, route: routeName },
   };
-  c.executionCtx.waitUntil(
-    auditInsert(db, ctx, event, now)
+  ctx.waitUntil(
+    auditInsert(ctx.db, audit, event, now)
       .run()
       .catch(() => {}),
   );
 }
 
-export async function proxyRequest(c: Context<AppEnv>): Promise<Response> {
-  const config = c.get('config');
-  const request = c.req.raw;
-  const url = new URL(request.url);
+/** Authenticates and forwards one request; throws an AppError (401, 403, 404, 400, 502, 504) instead. */
+export async function proxy(request: Request, ctx: ProxyContext): Promise<Response> {
+  const { config } = ctx;
+  const url = requestUrl(request.url);
   const match = matchRoute(config.routes, url);
   if (!match) throw new AppError(404, 'not_found', 'Not found', { detail: 'No route matches this path.' });
   const { route } = match;
 
-  const extraction = extractToken(request, url, match.segments, route, config.tokenPrefix);
+  // The headers are read from the runtime once; extraction and forwarding both work from this list.
+  const headers = headerList(request.headers);
+  const extraction = extractToken(headers, url, match.segments, route, config.tokenPrefix);
   if (extraction.conflict) throw invalidRequest();
   if (extraction.token === null) throw missingToken();
 
   const now = Date.now();
+  const clientIp = headerValue(headers, 'cf-connecting-ip');
   const result = await verifyPat(extraction.token, {
     config,
-    db: c.get('db'),
-    kv: c.env.TOKEN_CACHE,
+    db: ctx.db,
+    kv: ctx.env.TOKEN_CACHE,
     now,
-    waitUntil: (p) => c.executionCtx.waitUntil(p),
+    waitUntil: ctx.waitUntil,
     strict: route.strict,
   });
   if (!result.ok) {
-    auditFailure(c, result, route.name, now);
+    auditFailure(ctx, result, route.name, now, clientIp, headerValue(headers, 'user-agent'));
     throw invalidToken();
   }
-  const needed = requiredScopes(route, request.method);
-  const lacking = needed.filter((scope) => !result.scopes.includes(scope));
-  if (lacking.length) throw insufficientScope(needed);
+  const method = request.method;
+  const needed = requiredScopes(route, method);
+  for (const scope of needed) if (!result.scopes.includes(scope)) throw insufficientScope(needed);
 
   const { state } = result;
-  const clientIp = c.req.header('cf-connecting-ip') ?? null;
   if (due(`u:${state.id}`, now, config.lastUsedIntervalMs))
-    c.executionCtx.waitUntil(recordUsage(c.get('db'), state.id, clientIp, now));
+    ctx.waitUntil(recordUsage(ctx.db, state.id, clientIp, now));
 
-  const identity: [string, string][] = [
-    [IDENTITY_HEADERS.userId, state.owner.id],
-    [IDENTITY_HEADERS.tokenId, state.id],
-    [IDENTITY_HEADERS.tokenType, state.type],
-    [IDENTITY_HEADERS.scopes, result.scopes.join(' ')],
-    [IDENTITY_HEADERS.jwt, await identityJwt(config, state, route, result.scopes, now)],
-  ];
-  if (state.owner.subject) identity.push([IDENTITY_HEADERS.subject, state.owner.subject]);
-
-  const target = 'url' in route.upstream ? route.upstream.url : 'http://upstream.internal/';
-  const hasBody = request.method !== 'GET' && request.method !== 'HEAD';
-  const outbound = new Request(upstreamUrl(match, url, extraction, target), {
-    method: request.method,
-    headers: upstreamHeaders(request, route, extraction, identity),
-    body: hasBody ? request.body : null,
-    redirect: 'manual',
-  });
-  const response = await sendUpstream(outbound, route, c.env);
+  const caller = await identity(config, state, route, result.scopes, now);
+  const hasBody = method !== 'GET' && method !== 'HEAD';
+  const forwarded = { clientIp, proto: url.protocol.slice(0, -1), host: url.host };
+  const response = await sendUpstream(
+    upstreamUrl(match, url, extraction),
+    {
+      method,
+      headers: upstreamHeaders(request, headers, route, extraction, caller.headers, forwarded),
+      body: hasBody ? request.body : null,
+      redirect: 'manual',
+    },
+    route,
+    ctx.env,
+  );
 
   const extra: [string, string][] = [];
   // As GitHub's GitHub-Authentication-Token-Expiration: clients can warn themselves before the token dies.
-  if (state.exp !== null) extra.push(['x-pat-token-expiration', new Date(state.exp).toISOString()]);
+  if (caller.tokenExpiration !== null) extra.push(['x-pat-token-expiration', caller.tokenExpiration]);
   if (extraction.inUrl)
     extra.push(['cache-control', 'private, no-store'], ['referrer-policy', 'no-referrer']);
-  c.set('proxied', true);
   return relayResponse(response, extra);
+}
+
+/** The app's handler: the upstream's answer is relayed as is, so the app leaves its headers alone. */
+export async function proxyRequest(c: Context<AppEnv>): Promise<Response> {
+  const executionCtx = c.executionCtx;
+  const response = await proxy(c.req.raw, {
+    config: c.get('config'),
+    env: c.env,
+    db: c.get('db'),
+    requestId: c.get('requestId'),
+    waitUntil: (promise) => executionCtx.waitUntil(promise),
+  });
+  c.set('proxied', true);
+  return response;
 }

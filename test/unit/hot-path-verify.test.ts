@@ -1,0 +1,99 @@
+import { env } from 'cloudflare:workers';
+import { drizzle } from 'drizzle-orm/d1';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { publishTokenState, resetIsolateCache } from '../../src/auth/token-cache';
+import { type VerifyDeps, verifyPat, verifyStats } from '../../src/auth/verify-pat';
+import { getConfig } from '../../src/config';
+import { generateToken } from '../../src/tokens/format';
+import { hashToken } from '../../src/tokens/hash';
+import type { TokenState } from '../../src/tokens/state';
+
+// Concurrent misses for one token share one KV read and one D1 read. The shared load is kept alive with the
+// starting request's waitUntil (so a client hanging up cannot strand the requests that joined it), and a change
+// to the token while it loads (publishTokenState) means nobody joins it any more and its result is not cached.
+
+afterEach(() => {
+  vi.restoreAllMocks();
+  resetIsolateCache();
+});
+
+const config = getConfig(env);
+
+function activeState(id: string): TokenState {
+  const now = Date.now();
+  return {
+    v: 1,
+    id,
+    state: 'active',
+    type: 'personal',
+    exp: now + 86_400_000,
+    iat: now,
+    scopes: ['read'],
+    owner: { id: 'usr_hotpathverify00', subject: 'hot-path', role: 'member', active: true },
+  };
+}
+
+/** A KV stub whose reads see `value()` when they start, then wait until `release()` to answer it. */
+function slowKv(value: () => TokenState | null) {
+  let release!: () => void;
+  let gate = new Promise<void>((resolve) => (release = resolve));
+  const kv = {
+    get: vi.fn(async () => {
+      const seen = value();
+      await gate;
+      return seen;
+    }),
+    put: vi.fn(async () => {}),
+  };
+  return {
+    kv: kv as unknown as KVNamespace,
+    get: kv.get,
+    release: () => release(),
+    rearm: () => (gate = new Promise<void>((resolve) => (release = resolve))),
+  };
+}
+
+function deps(kv: KVNamespace, waitUntil = vi.fn()): VerifyDeps & { waitUntil: ReturnType<typeof vi.fn> } {
+  return { config, db: drizzle(env.DB), kv, now: Date.now(), waitUntil };
+}
+
+describe('concurrent misses', () => {
+  it('share one KV read and one D1 read, and the starting request keeps the load alive', async () => {
+    const token = generateToken('pat_');
+    const { kv, get, release } = slowKv(() => null);
+    const waitUntil = vi.fn();
+    const before = { ...verifyStats };
+    const results = Array.from({ length: 8 }, () => verifyPat(token, deps(kv, waitUntil)));
+    release();
+    expect((await Promise.all(results)).map((r) => r.ok || r.reason)).toEqual(Array(8).fill('unknown'));
+    expect(get).toHaveBeenCalledTimes(1);
+    expect(verifyStats.kvReads - before.kvReads).toBe(1);
+    expect(verifyStats.d1Reads - before.d1Reads).toBe(1);
+    // The KV load and the D1 load, each registered once by the request that started it.
+    expect(waitUntil).toHaveBeenCalledTimes(2);
+  });
+
+  it('a change while loading: later requests do not join the old load, and its result is not cached', async () => {
+    const token = generateToken('pat_');
+    const hash = await hashToken(token, config.peppers.current);
+    let record: TokenState = activeState('tok_hotpathverify01');
+    const { kv, get, release, rearm } = slowKv(() => record);
+    const first = verifyPat(token, deps(kv));
+    await vi.waitFor(() => expect(get).toHaveBeenCalledTimes(1));
+
+    // Revoked while the first request's KV read (which saw the active record) is still in flight.
+    record = { ...record, state: 'revoked' };
+    await publishTokenState({ config, kv, now: Date.now() }, hash, { tombstone: 'revoked', id: record.id });
+    release();
+    expect((await first).ok).toBe(true); // it started before the change
+
+    // The next request must look again rather than trust the stale answer.
+    rearm();
+    const next = verifyPat(token, deps(kv));
+    release();
+    const result = await next;
+    expect(result.ok).toBe(false);
+    expect(result.ok || result.reason).toBe('revoked');
+    expect(get).toHaveBeenCalledTimes(2);
+  });
+});
