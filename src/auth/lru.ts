@@ -19,6 +19,11 @@ export class ExpiringLru<V> {
     return entry.value;
   }
 
+  /** The value whether or not it has expired, without touching its place in the order. */
+  peek(key: string): V | undefined {
+    return this.entries.get(key)?.value;
+  }
+
   set(key: string, value: V, expiresAt: number): void {
     this.entries.delete(key);
     this.entries.set(key, { value, expiresAt });

@@ -108,23 +108,32 @@ export interface CacheDeps {
 }
 
 /**
- * After a change in D1: overwrite the KV record (the new state, or a tombstone) and drop this isolate's copy.
- * The KV write is retried once; if it still fails, the error propagates so the caller can report it.
+ * After a change in D1: overwrite the KV record (the new state, or a tombstone) and put the new state in this
+ * isolate's memory, so the very next request here decides on it even when the KV write fails (a plain eviction
+ * would fall through to the stale KV copy). The KV write is retried once; if it still fails, the error propagates
+ * so the caller can report it.
  */
 export async function publishTokenState(
   deps: CacheDeps,
   hash: string,
   next: TokenState | { tombstone: 'revoked' | 'deleted'; id: string },
 ): Promise<void> {
-  isolateCache(deps.config).delete(hash);
-  invalidateLoads(hash);
   const state = 'tombstone' in next ? tombstone(next.id, next.tombstone) : next;
+  const memory = isolateCache(deps.config);
+  const ttl = deps.config.cache.isolateTtlMs;
+  const keep = () => {
+    if (ttl > 0) memory.set(hash, state, deps.now + ttl);
+    else memory.delete(hash);
+    invalidateLoads(hash);
+  };
+  keep();
   try {
     await writeKv(deps.kv, hash, state, deps.config, deps.now);
   } catch {
     await writeKv(deps.kv, hash, state, deps.config, deps.now);
   } finally {
-    isolateCache(deps.config).delete(hash);
-    invalidateLoads(hash);
+    // Only if nothing newer took its place meanwhile (a later change, published concurrently, wins).
+    if (memory.peek(hash) === undefined) keep();
+    else invalidateLoads(hash);
   }
 }

@@ -148,9 +148,20 @@ async function loadMiss(
   );
   if (!upgraded && !ticket.stale) {
     remember(deps, hash, state);
-    if (state) deps.waitUntil(writeKv(deps.kv, hash, state, config, deps.now).catch(() => {}));
+    // Only records that let a request through go to KV: a denial read here could be undone in D1 a moment later
+    // (a restore, a reactivation) and a stale negative would then outlive it; denials are KV's by publish only.
+    if (state && admits(state, deps.now))
+      deps.waitUntil(writeKv(deps.kv, hash, state, config, deps.now).catch(() => {}));
   }
   return { state, source: 'd1' };
+}
+
+function admits(state: TokenState, now: number): boolean {
+  return (
+    state.state === 'active' &&
+    (state.exp === null || state.exp > now) &&
+    (state.owner.active || state.type !== 'personal')
+  );
 }
 
 function remember(deps: VerifyDeps, hash: string, value: CachedLookup) {

@@ -41,6 +41,11 @@ async function publishAll(deps: OwnerCacheDeps, owner: Principal): Promise<numbe
             ownerRole: owner.role,
             ownerActive: owner.active,
           }),
+        ).catch((error: unknown) =>
+          // D1 holds the truth already and this isolate decides on the new state; the resync below retries KV.
+          console.error(
+            JSON.stringify({ event: 'kv_publish_failed', token_id: row.id, error: String(error) }),
+          ),
         ),
       ),
     );

@@ -1,5 +1,6 @@
 import { env } from 'cloudflare:workers';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { resetIsolateCache } from '../../src/auth/token-cache';
 import { generateToken } from '../../src/tokens/format';
 import { fakeUpstream } from '../gateway-support';
 import { bearer, call } from '../helpers';
@@ -43,6 +44,7 @@ describe('a token that does not work', () => {
     const key = await kvKeyFor(created.token);
     await waitForKv(key); // creation publishes to KV in waitUntil: wait for it, then remove it
     await env.TOKEN_CACHE.delete(key);
+    resetIsolateCache(); // and this isolate's copy, which creation left too
     await expireInD1(created.id);
     return created.token;
   }

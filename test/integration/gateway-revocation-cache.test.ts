@@ -1,9 +1,10 @@
 import { env } from 'cloudflare:workers';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { resetIsolateCache } from '../../src/auth/token-cache';
 import { verifyStats } from '../../src/auth/verify-pat';
 import { generateToken } from '../../src/tokens/format';
 import { fakeUpstream } from '../gateway-support';
-import { bearer, call } from '../helpers';
+import { bearer, call, createToken } from '../helpers';
 import {
   API,
   expectJson,
@@ -97,6 +98,7 @@ describe('expiry is enforced while the token is cached', () => {
     const key = await kvKeyFor(created.token);
     const record = await waitForKv(key, (s) => s.state === 'active');
     await env.TOKEN_CACHE.put(key, JSON.stringify({ ...record, exp: Date.now() - 1_000 }));
+    resetIsolateCache(); // creating it left its record in this isolate's memory too
     const reads = await readsDuring(async () => {
       await expectProblem(await rpc(created.token), 401, 'invalid_token');
     });
@@ -149,6 +151,25 @@ describe('storage reads', () => {
       for (let i = 0; i < 3; i++) expect((await rpc(created.token)).status).toBe(200);
     });
     expect(reads).toEqual({ kv: 0, d1: 0 });
+  });
+
+  it('KV is filled from D1 only with records that let a request through, never with a denial', async () => {
+    const { user, created: revoked } = await userWithToken();
+    const good = await createToken(user.jwt);
+    fakeUpstream();
+    expect((await postJson(`/tokens/${revoked.id}/revoke`, user.jwt)).status).toBe(200);
+    const revokedKey = await kvKeyFor(revoked.token);
+    const goodKey = await kvKeyFor(good.token);
+    // As after KV's records aged out: both tokens are known only to D1.
+    await Promise.all([env.TOKEN_CACHE.delete(revokedKey), env.TOKEN_CACHE.delete(goodKey)]);
+    resetIsolateCache();
+
+    await expectProblem(await rpc(revoked.token), 401, 'invalid_token');
+    expect((await rpc(good.token)).status).toBe(200);
+    // The fill for the good token, scheduled after the refused one's, has landed…
+    await waitForKv(goodKey, (s) => s.state === 'active');
+    // …and the refused token left nothing: a restore made a moment later cannot be hidden by a stale denial.
+    expect(await env.TOKEN_CACHE.get(revokedKey)).toBeNull();
   });
 
   it('the strict route reads D1 on every request', async () => {

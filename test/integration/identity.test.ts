@@ -1,5 +1,6 @@
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
+import { resetIsolateCache } from '../../src/auth/token-cache';
 import { bearer, call, createToken, jwtFor, uniqueUser } from '../helpers';
 import {
   API,
@@ -103,6 +104,7 @@ describe('GET /currentuser', () => {
     const key = await kvKeyFor(created.token);
     await waitForKv(key);
     await env.TOKEN_CACHE.delete(key);
+    resetIsolateCache();
     await expireInD1(created.id);
     await expectProblem(await currentUserWithPat(created.token), 401, 'invalid_token');
   });

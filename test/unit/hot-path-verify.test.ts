@@ -1,7 +1,7 @@
 import { env } from 'cloudflare:workers';
 import { drizzle } from 'drizzle-orm/d1';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { publishTokenState, resetIsolateCache } from '../../src/auth/token-cache';
+import { isolateCache, publishTokenState, resetIsolateCache } from '../../src/auth/token-cache';
 import { type VerifyDeps, verifyPat, verifyStats } from '../../src/auth/verify-pat';
 import { getConfig } from '../../src/config';
 import { generateToken } from '../../src/tokens/format';
@@ -87,13 +87,22 @@ describe('concurrent misses', () => {
     release();
     expect((await first).ok).toBe(true); // it started before the change
 
-    // The next request must look again rather than trust the stale answer.
+    // The stale answer was not cached: this isolate holds the tombstone the change published, and decides on it.
+    expect(isolateCache(config).peek(hash)).toMatchObject({ state: 'revoked' });
     rearm();
     const next = verifyPat(token, deps(kv));
     release();
     const result = await next;
     expect(result.ok).toBe(false);
     expect(result.ok || result.reason).toBe('revoked');
+    expect(get).toHaveBeenCalledTimes(1);
+
+    // And with the isolate's copy gone (evicted, or another isolate), the next request looks again.
+    resetIsolateCache();
+    rearm();
+    const again = verifyPat(token, deps(kv));
+    release();
+    expect((await again).ok).toBe(false);
     expect(get).toHaveBeenCalledTimes(2);
   });
 });
