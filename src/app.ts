@@ -6,12 +6,11 @@ import { managementApi } from './api';
 import { ConfigError, getConfig } from './config';
 import type { AppEnv } from './env';
 import { AppError } from './errors';
-import { matchRoute } from './gateway/forward';
+import { matchRoute, requestUrl } from './gateway/forward';
 import { publicJwks } from './gateway/identity';
 import { introspect } from './gateway/introspect';
 import { proxyRequest } from './gateway/proxy';
 import { refuseCrossSite } from './http/cross-site';
-import { assertUnambiguousPath } from './http/path-safety';
 import { onError, validationHook } from './http/problem';
 import { securityHeaders } from './http/security-headers';
 import { scimRoutes } from './scim/routes';
@@ -68,9 +67,8 @@ export function createApp(): OpenAPIHono<AppEnv> {
   // Everything else is for the proxy. The gateway's own paths above are registered first and reserved in
   // ROUTES validation, so they are never proxied.
   app.all('*', (c) => {
-    const path = new URL(c.req.url).pathname;
-    if (path === '/' && !matchRoute(c.get('config').routes, new URL(c.req.url))) return c.redirect('/ui');
-    assertUnambiguousPath(path);
+    if (c.req.path === '/' && !matchRoute(c.get('config').routes, requestUrl(c.req.url)))
+      return c.redirect('/ui');
     return proxyRequest(c);
   });
 

@@ -1,3 +1,4 @@
+import { decodeFully, decodeOnce } from '../lib/percent';
 import { BODY_LENGTH, isWellFormedToken } from '../tokens/format';
 import type { Route } from './routes-config';
 
@@ -26,6 +27,11 @@ export interface Extraction {
   stripQuery: Set<string>;
   /** Indexes (into the segments after the prefix) of path segments that held tokens. */
   stripSegments: Set<number>;
+  /**
+   * A path segment holds a token among other characters (`/files/pat_….json`), or encoded more than once. Such a
+   * path cannot be forwarded without the token nor meaningfully without the segment: the request is refused.
+   */
+  embedded: boolean;
 }
 
 export function headerList(headers: Headers): HeaderList {
@@ -69,19 +75,23 @@ function atobSafe(value: string): string {
   }
 }
 
-/** The token a path segment holds, or null. Decoding only happens when the segment could hold one. */
-function segmentToken(segment: string, prefix: string): string | null {
+/**
+ * The token a path segment is (after one percent-decoding), `EMBEDDED` when it holds one in any other way (inside
+ * other text, or encoded twice), or null. Decoding only happens when the segment is long enough to hold one.
+ */
+function segmentToken(segment: string, prefix: string): string | typeof EMBEDDED | null {
   // Percent-decoding never lengthens a string, so a shorter segment cannot decode to a token.
   if (segment.length < prefix.length + BODY_LENGTH) return null;
-  let decoded = segment;
-  if (segment.includes('%')) {
-    try {
-      decoded = decodeURIComponent(segment);
-    } catch {
-      // Not valid percent-encoding: take it as written.
-    }
-  }
-  return isWellFormedToken(decoded, prefix) ? decoded : null;
+  const once = segment.includes('%') ? decodeOnce(segment) : segment;
+  if (isWellFormedToken(once, prefix)) return once;
+  return containsToken(decodeFully(once), prefix) ? EMBEDDED : null;
+}
+
+const EMBEDDED = Symbol('embedded');
+
+/** True when the value, or what it percent-decodes to, contains a well-formed token anywhere. */
+function containsEncodedToken(value: string, prefix: string): boolean {
+  return containsToken(value, prefix) || (value.includes('%') && containsToken(decodeFully(value), prefix));
 }
 
 /** True when the value contains a well-formed token anywhere (e.g. inside a Cookie header). */
@@ -110,6 +120,7 @@ export function extractToken(
     stripHeaders: new Set(),
     stripQuery: new Set(),
     stripSegments: new Set(),
+    embedded: false,
   };
   // The first token offered wins; a different second one is a conflict.
   const offer = (token: string, source: TokenSource) => {
@@ -167,7 +178,7 @@ export function extractToken(
         offer(value, 'query');
         result.stripQuery.add(name);
         result.inUrl = true;
-      } else if (containsToken(value, prefix) || containsToken(name, prefix)) {
+      } else if (containsEncodedToken(value, prefix) || containsEncodedToken(name, prefix)) {
         result.stripQuery.add(name);
         result.inUrl = true;
       }
@@ -178,6 +189,11 @@ export function extractToken(
   for (let index = 0; index < segments.length; index++) {
     const token = segmentToken(segments[index]!, prefix);
     if (token === null) continue;
+    if (token === EMBEDDED) {
+      result.embedded = true;
+      result.inUrl = true;
+      continue;
+    }
     result.stripSegments.add(index);
     result.inUrl = true;
     if (index === acceptedIndex) offer(token, 'path');

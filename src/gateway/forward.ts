@@ -100,21 +100,15 @@ function upstreamBase(route: Route) {
   return base;
 }
 
-/** Drops the named parameters and keeps every other one byte for byte (upstreams may sign the raw query). */
+/**
+ * Drops the named parameters and keeps every other one byte for byte (upstreams may sign the raw query). Each
+ * name is decoded by URLSearchParams, exactly as extraction read it, so malformed encodings match too.
+ */
 function filterQuery(search: string, drop: Set<string>): string {
   const kept = search
     .slice(1)
     .split('&')
-    .filter((pair) => {
-      const name = pair.split('=', 1)[0]!;
-      let decoded = name;
-      try {
-        decoded = decodeURIComponent(name.replace(/\+/g, ' '));
-      } catch {
-        // Not valid percent-encoding: compare it as written.
-      }
-      return !drop.has(decoded);
-    });
+    .filter((pair) => !drop.has(new URLSearchParams(pair).keys().next().value ?? ''));
   return kept.length ? `?${kept.join('&')}` : '';
 }
 
@@ -165,8 +159,14 @@ export function upstreamHeaders(
   }
   // Copy natively, then remove what must not go upstream: the few deletions cost less than rebuilding.
   const out = new Headers(request.headers);
-  for (const [name] of headers) {
-    if (
+  for (const [name, value] of headers) {
+    if (name === 'cookie' && !extraction.stripHeaders.has(name)) {
+      const kept = withoutGatewayCookies(value);
+      if (kept !== value) {
+        if (kept) out.set(name, kept);
+        else out.delete(name);
+      }
+    } else if (
       extraction.stripHeaders.has(name) ||
       name.startsWith(IDENTITY_HEADER_PREFIX) ||
       name.startsWith('cf-') ||
@@ -181,6 +181,23 @@ export function upstreamHeaders(
   for (const [name, value] of route.injectHeaders) out.set(name, value);
   for (const [name, value] of identity) out.set(name, value);
   return out;
+}
+
+/**
+ * The gateway's own credentials never reach an upstream: Cloudflare Access's `CF_Authorization` cookie (its header
+ * twin, `Cf-Access-Jwt-Assertion`, goes with every `cf-` header) and the web UI's session cookie, which a browser
+ * only sends under /ui but any other client can send anywhere.
+ */
+const GATEWAY_COOKIES = new Set(['cf_authorization', '__secure-pat_session', 'pat_session']);
+
+function withoutGatewayCookies(header: string): string {
+  const lower = header.toLowerCase();
+  if (!lower.includes('cf_authorization') && !lower.includes('pat_session')) return header;
+  return header
+    .split(';')
+    .filter((pair) => !GATEWAY_COOKIES.has(pair.split('=', 1)[0]!.trim().toLowerCase()))
+    .map((pair) => pair.trim())
+    .join('; ');
 }
 
 function upstreamError(status: 502 | 504, routeName: string): AppError {

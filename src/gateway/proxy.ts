@@ -5,6 +5,7 @@ import { type VerifyResult, verifyPat } from '../auth/verify-pat';
 import type { Config } from '../config';
 import type { AppEnv, Env } from '../env';
 import { AppError } from '../errors';
+import { assertUnambiguousPath } from '../http/path-safety';
 import { extractToken, headerList, headerValue } from './extract';
 import { matchRoute, relayResponse, requestUrl, sendUpstream, upstreamHeaders, upstreamUrl } from './forward';
 import { identity } from './identity';
@@ -33,9 +34,9 @@ function invalidToken(): AppError {
   });
 }
 
-function invalidRequest(): AppError {
+function invalidRequest(detail: string): AppError {
   return new AppError(400, 'invalid_request', 'Invalid request', {
-    detail: 'The request carries more than one different access token.',
+    detail,
     headers: { 'WWW-Authenticate': `${REALM}, error="invalid_request"` },
   });
 }
@@ -100,13 +101,19 @@ export async function proxy(request: Request, ctx: ProxyContext): Promise<Respon
   const { config } = ctx;
   const url = requestUrl(request.url);
   const match = matchRoute(config.routes, url);
+  // Before anything else: a path an upstream could read as another one is never forwarded (400 invalid_path).
+  assertUnambiguousPath(url.pathname);
   if (!match) throw new AppError(404, 'not_found', 'Not found', { detail: 'No route matches this path.' });
   const { route } = match;
 
   // The headers are read from the runtime once; extraction and forwarding both work from this list.
   const headers = headerList(request.headers);
   const extraction = extractToken(headers, url, match.segments, route, config.tokenPrefix);
-  if (extraction.conflict) throw invalidRequest();
+  if (extraction.conflict) throw invalidRequest('The request carries more than one different access token.');
+  if (extraction.embedded)
+    throw invalidRequest(
+      'A path segment carries an access token among other characters; send the token in the Authorization header.',
+    );
   if (extraction.token === null) throw missingToken();
 
   const now = Date.now();

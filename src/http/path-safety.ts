@@ -1,25 +1,11 @@
 import { AppError } from '../errors';
+import { decodeFully } from '../lib/percent';
 
 // Paths the gateway refuses to proxy because an upstream that decodes before routing could leave the route's base:
 // a segment that decodes (once or more) to a `.` or `..` piece between slashes or backslashes (`..%2F`, `%252e%252e`,
 // `..;x`), and empty segments (`//`, which an upstream resolving a URL reference could take for a host). The URL
 // parser already resolved literal dot segments. Encoded slashes alone stay allowed: APIs use them in ids
 // (GitLab's `group%2Fproject`).
-
-function decodeFully(segment: string): string {
-  let current = segment;
-  for (let i = 0; i < 4; i++) {
-    let next: string;
-    try {
-      next = decodeURIComponent(current);
-    } catch {
-      return current;
-    }
-    if (next === current) return current;
-    current = next;
-  }
-  return current;
-}
 
 export function assertUnambiguousPath(pathname: string): void {
   const segments = pathname.split('/').slice(1);

@@ -138,6 +138,32 @@ describe('header hygiene', () => {
     });
     expect(leaks(upstream.only(), created.token)).toEqual([]);
   });
+
+  it("never forwards the gateway's own credentials: Cloudflare Access (header and cookie), the UI session", async () => {
+    const { created } = await userWithToken();
+    const upstream = fakeUpstream();
+    const access = 'eyJhbGciOiJSUzI1NiJ9.access.jwt';
+    const send = (cookie: string) =>
+      call('/svc/rpc', {
+        headers: {
+          ...bearer(created.token),
+          'Cf-Access-Jwt-Assertion': access,
+          'Cf-Access-Client-Secret': 'service-secret',
+          Cookie: cookie,
+        },
+      });
+    expect((await send(`a=1; CF_Authorization=${access}; __Secure-pat_session=sess; b=2`)).status).toBe(200);
+    expect((await send(`CF_Authorization=${access}`)).status).toBe(200);
+    const [mixed, only] = upstream.requests;
+    expect(mixed!.headers.get('cookie')).toBe('a=1; b=2');
+    expect(only!.headers.has('cookie')).toBe(false);
+    for (const received of upstream.requests) {
+      expect(received.headers.has('cf-access-jwt-assertion')).toBe(false);
+      expect(received.headers.has('cf-access-client-secret')).toBe(false);
+      expect(leaks(received, access)).toEqual([]);
+      expect(leaks(received, 'sess')).toEqual([]);
+    }
+  });
 });
 
 describe('URL mapping', () => {

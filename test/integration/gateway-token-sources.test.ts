@@ -143,6 +143,44 @@ describe('path segments', () => {
     expect(leaks(upstream.only(), created.token)).toEqual([]);
     expect(upstream.only().url.href).not.toContain(encoded);
   });
+  it('a token inside a segment (`/files/pat_….json`, `;key=`, encoded twice) is a 400, and nothing is forwarded', async () => {
+    const { created } = await userWithToken();
+    const upstream = fakeUpstream();
+    const t = created.token;
+    const twice = encodeURIComponent(encodeURIComponent(t).replace('_', '%5F'));
+    for (const path of [`/svc/files/${t}.json`, `/svc/rpc;key=${t}`, `/svc/v1/x-${t}`, `/svc/rpc/${twice}`]) {
+      const res = await call(path, { headers: bearer(t) });
+      const body = await expectProblem(res, 400, 'invalid_request');
+      expect(JSON.stringify(body), path).not.toContain(t);
+    }
+    expect(upstream.requests).toEqual([]);
+  });
+});
+
+describe('query parameters', () => {
+  it('a token under a parameter name that is not valid UTF-8 (%C0%AF, %FF) is removed too', async () => {
+    const { created } = await userWithToken();
+    const upstream = fakeUpstream();
+    for (const name of ['%C0%AF', '%FF', 'x%80']) {
+      const res = await call(`/svc/rpc?a=1&${name}=${created.token}&b=2`, { headers: bearer(created.token) });
+      expect(res.status).toBe(200);
+    }
+    for (const received of upstream.requests) {
+      expect(received.url.search).toBe('?a=1&b=2');
+      expect(leaks(received, created.token)).toEqual([]);
+    }
+    expect(upstream.requests).toHaveLength(3);
+  });
+
+  it('a token in a parameter value, plain or percent-encoded once or twice, is removed', async () => {
+    const { created } = await userWithToken();
+    const upstream = fakeUpstream();
+    const once = created.token.replace('_', '%5F');
+    for (const value of [`x${created.token}`, once, encodeURIComponent(once)]) {
+      expect((await call(`/svc/rpc?q=${value}&keep=1`, { headers: bearer(created.token) })).status).toBe(200);
+    }
+    for (const received of upstream.requests) expect(received.url.search).toBe('?keep=1');
+  });
 });
 
 describe('more than one token', () => {

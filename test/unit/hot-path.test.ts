@@ -113,6 +113,7 @@ describe('upstreamUrl', () => {
     stripHeaders: new Set(),
     stripQuery: new Set(),
     stripSegments: new Set(),
+    embedded: false,
   };
 
   it('agrees with the URL-object construction for any upstream base, prefix and path', () => {
