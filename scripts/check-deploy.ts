@@ -2,8 +2,11 @@
 // wrangler.toml must pass the Worker's config schema (with stand-in secrets), dev-only settings must be refused
 // there, and `wrangler deploy --dry-run --env production` must bundle the Worker.
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { unstable_readConfig } from 'wrangler';
+import { LEAK_LIMIT } from '../src/api/credentials-revoke';
 import { parseConfig } from '../src/config';
-import { run, validateConfigOrExit, WRANGLER, workerVars } from './local';
+import { AUTH_FAILURE_LIMIT } from '../src/gateway/abuse';
+import { ROOT, run, validateConfigOrExit, WRANGLER, workerVars } from './local';
 
 const standIn = () => randomBytes(32).toString('hex');
 const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
@@ -28,5 +31,23 @@ for (const [label, override] of [
   }
 }
 console.log('✔ production config is valid and refuses development settings');
+
+// The Rate Limiting bindings count what the code documents (and what the local fallback enforces).
+const deployed = unstable_readConfig(
+  { config: `${ROOT}wrangler.toml`, env: 'production' },
+  { hideWarnings: true },
+);
+for (const expected of [LEAK_LIMIT, AUTH_FAILURE_LIMIT]) {
+  const binding = (deployed.ratelimits as { name: string; simple: { limit: number; period: number } }[]).find(
+    (r) => r.name === expected.binding,
+  );
+  if (binding?.simple.limit !== expected.limit || binding.simple.period !== expected.periodSeconds) {
+    console.error(
+      `✖ wrangler.toml [[env.production.ratelimits]] ${expected.binding} must be { limit = ${expected.limit}, period = ${expected.periodSeconds} }, found ${JSON.stringify(binding?.simple ?? null)}`,
+    );
+    process.exit(1);
+  }
+}
+console.log('✔ rate limiting bindings match the limits in the code');
 
 await run(WRANGLER, ['deploy', '--dry-run', '--env', 'production', '--outdir', 'dist']);

@@ -14,7 +14,15 @@ import { type CachedLookup, isolateCache, type LoadTicket, readKv, sharedLoad, w
 // Concurrent misses for one hash share a single KV read and a single D1 read (see `sharedLoad`).
 // Expiry and owner state are evaluated from the record on every call, so no cache TTL extends a token's life.
 
-export type VerifyFailure = 'malformed' | 'unknown' | 'revoked' | 'deleted' | 'expired' | 'owner_inactive';
+export type VerifyFailure =
+  | 'malformed'
+  | 'unknown'
+  | 'revoked'
+  | 'deleted'
+  | 'expired'
+  | 'owner_inactive'
+  /** Not decided: it needed D1 and the caller asked for `cacheOnly`. */
+  | 'deferred';
 export type VerifySource = 'none' | 'memory' | 'kv' | 'd1';
 
 export type VerifyResult =
@@ -35,6 +43,11 @@ export interface VerifyDeps {
   waitUntil(promise: Promise<unknown>): void;
   /** Skip positive cache entries and read D1 every time (per-route `strict`). */
   strict?: boolean;
+  /**
+   * Answer from isolate memory and KV only; what would need D1 is refused as `deferred` (the caller is over its
+   * failed-authentication limit, see src/gateway/abuse.ts).
+   */
+  cacheOnly?: boolean;
 }
 
 /** Storage reads made by verification in this isolate (for benchmarks and tests). */
@@ -109,6 +122,12 @@ export async function verifyPat(token: string, deps: VerifyDeps): Promise<Verify
     return decide(cached, deps, hash, 'memory');
   }
 
+  if (deps.cacheOnly) {
+    const fromKv = deps.strict ? null : await readKvOrNull(deps, hash);
+    if (!fromKv) return { ok: false, reason: 'deferred', tokenId: null, ownerId: null, source: 'none' };
+    remember(deps, hash, fromKv);
+    return decide(fromKv, deps, hash, 'kv');
+  }
   if (deps.strict) {
     const { state } = await sharedLoad('d1:', hash, now, deps.waitUntil, async (ticket) => {
       const loaded = await loadFromD1(deps, hash, token);
@@ -131,14 +150,7 @@ async function loadMiss(
   ticket: LoadTicket,
 ): Promise<{ state: TokenState | null; source: VerifySource }> {
   const { config } = deps;
-  let fromKv: TokenState | null = null;
-  try {
-    verifyStats.kvReads++;
-    fromKv = await readKv(deps.kv, hash, config);
-  } catch (error) {
-    // KV is only a cache: on failure, D1 decides.
-    console.error(JSON.stringify({ event: 'verify_kv_failed', error: String(error) }));
-  }
+  const fromKv = await readKvOrNull(deps, hash);
   if (fromKv) {
     if (!ticket.stale) remember(deps, hash, fromKv);
     return { state: fromKv, source: 'kv' };
@@ -154,6 +166,17 @@ async function loadMiss(
       deps.waitUntil(writeKv(deps.kv, hash, state, config, deps.now).catch(() => {}));
   }
   return { state, source: 'd1' };
+}
+
+/** The KV record, or null when there is none or KV fails (KV is only a cache: then D1 decides). */
+async function readKvOrNull(deps: VerifyDeps, hash: string): Promise<TokenState | null> {
+  try {
+    verifyStats.kvReads++;
+    return await readKv(deps.kv, hash, deps.config);
+  } catch (error) {
+    console.error(JSON.stringify({ event: 'verify_kv_failed', error: String(error) }));
+    return null;
+  }
 }
 
 function admits(state: TokenState, now: number): boolean {

@@ -6,6 +6,7 @@ import type { Config } from '../config';
 import type { AppEnv, Env } from '../env';
 import { AppError } from '../errors';
 import { assertUnambiguousPath } from '../http/path-safety';
+import { blockedUntil, countFailure } from './abuse';
 import { extractToken, headerList, headerValue } from './extract';
 import { matchRoute, relayResponse, requestUrl, sendUpstream, upstreamHeaders, upstreamUrl } from './forward';
 import { identity } from './identity';
@@ -38,6 +39,19 @@ function invalidRequest(detail: string): AppError {
   return new AppError(400, 'invalid_request', 'Invalid request', {
     detail,
     headers: { 'WWW-Authenticate': `${REALM}, error="invalid_request"` },
+  });
+}
+
+function tooManyFailures(
+  until: number,
+  now: number,
+  routeName: string,
+  requestId: string | undefined,
+): AppError {
+  console.log(JSON.stringify({ event: 'gateway_rate_limited', route: routeName, request_id: requestId }));
+  return new AppError(429, 'rate_limited', 'Too many failed authentications', {
+    detail: 'Too many requests with invalid access tokens came from this address; try again later.',
+    headers: { 'Retry-After': String(Math.max(1, Math.ceil((until - now) / 1000))) },
   });
 }
 
@@ -118,6 +132,8 @@ export async function proxy(request: Request, ctx: ProxyContext): Promise<Respon
 
   const now = Date.now();
   const clientIp = headerValue(headers, 'cf-connecting-ip');
+  // An address over its failed-authentication limit is served from the caches only (src/gateway/abuse.ts).
+  const block = blockedUntil(clientIp, now);
   const result = await verifyPat(extraction.token, {
     config,
     db: ctx.db,
@@ -125,9 +141,12 @@ export async function proxy(request: Request, ctx: ProxyContext): Promise<Respon
     now,
     waitUntil: ctx.waitUntil,
     strict: route.strict,
+    cacheOnly: block !== null,
   });
   if (!result.ok) {
     auditFailure(ctx, result, route.name, now, clientIp, headerValue(headers, 'user-agent'));
+    const until = block ?? (await countFailure(ctx.env, clientIp, now));
+    if (until !== null) throw tooManyFailures(until, now, route.name, ctx.requestId);
     throw invalidToken();
   }
   const method = request.method;
