@@ -177,7 +177,7 @@ describe('request rewriting (upstreamUrl, upstreamHeaders)', () => {
         fc.constantFrom('.json', ';v=1', '-x', '.', ':'),
         (token, before, after) => {
           const segment = encodeURIComponent(`${before.replace(/[./\\;]/g, '')}${token}`) + after;
-          const { url, match, extraction } = build({
+          const { extraction } = build({
             route: 'svc',
             tokens: [token],
             headers: [],
