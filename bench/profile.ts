@@ -3,8 +3,8 @@
 // that Chrome DevTools opens. `npx tsx bench/profile.ts [scenario-id] [seconds] [connections]`.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import WebSocket from 'ws';
 import { createTokens, seedTokens } from './lib/data';
+import { connectInspector } from './lib/inspector';
 import { runSlice } from './lib/load';
 import { scenarios, TOKEN_NAMES, targetUrl } from './lib/scenarios';
 import { buildGateway, ROOT, startStack } from './lib/stack';
@@ -66,21 +66,7 @@ try {
   const url = targetUrl(stack, scenario.target);
   await runSlice(url, scenario.request(), Number(connections), { durationMs: 1000 });
 
-  const inspector = await stack.mf.getInspectorURL();
-  const ws = new WebSocket(`ws://${inspector.host}/core:user:${worker}`);
-  await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
-  let id = 0;
-  const pending = new Map<number, (result: unknown) => void>();
-  ws.on('message', (data) => {
-    const message = JSON.parse(String(data)) as { id?: number; result?: unknown };
-    if (message.id !== undefined) pending.get(message.id)?.(message.result);
-  });
-  const call = (method: string, params: object = {}) =>
-    new Promise<unknown>((resolve) => {
-      const callId = ++id;
-      pending.set(callId, resolve);
-      ws.send(JSON.stringify({ id: callId, method, params }));
-    });
+  const { call, close } = await connectInspector(stack, worker);
   await call('Profiler.enable');
   await call('Profiler.setSamplingInterval', { interval: 100 });
   await call('Profiler.start');
@@ -88,7 +74,7 @@ try {
     durationMs: Number(seconds) * 1000,
   });
   const { profile } = (await call('Profiler.stop')) as { profile: { nodes: ProfileNode[] } };
-  ws.close();
+  close();
   const out = join(ROOT, 'bench/results', `${scenarioId}.cpuprofile`);
   writeFileSync(out, JSON.stringify(profile));
   const { self, total, all } = tally(profile.nodes);

@@ -2,6 +2,7 @@
 // workerd's clock stands still while JavaScript runs, so each case is timed from outside: a call with n iterations
 // minus a call with none, interleaved and repeated, median taken. Standalone: `npx tsx bench/verify.micro.ts`.
 import { fileURLToPath } from 'node:url';
+import { ASYNC_MICRO_CASES, MICRO_CASES } from './lib/micro-cases';
 import { buildGateway, startStack } from './lib/stack';
 
 export interface MicroResult {
@@ -9,22 +10,6 @@ export interface MicroResult {
   iterations: number;
   nsPerOp: number;
 }
-
-const ASYNC_CASES = new Set(['hash', 'hash-webcrypto', 'verify-malformed', 'verify-hot', 'identity-cached']);
-const CASES = [
-  'noop',
-  'format-valid',
-  'format-bad-checksum',
-  'hash',
-  'hash-webcrypto',
-  'verify-malformed',
-  'verify-hot',
-  'match-route',
-  'extract-bearer',
-  'extract-path',
-  'upstream-url-headers',
-  'identity-cached',
-];
 
 async function timedCall(control: string, name: string, n: number): Promise<number> {
   const started = process.hrtime.bigint();
@@ -38,8 +23,8 @@ const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floo
 
 export async function runMicroSuite(control: string, scale = 1, repeats = 5): Promise<MicroResult[]> {
   const results: MicroResult[] = [];
-  for (const name of CASES) {
-    const n = Math.max(10, Math.round((ASYNC_CASES.has(name) ? 5_000 : 20_000) * scale));
+  for (const name of MICRO_CASES) {
+    const n = Math.max(10, Math.round((ASYNC_MICRO_CASES.has(name) ? 5_000 : 20_000) * scale));
     await timedCall(control, name, n); // warm-up: JIT and caches
     const diffs: number[] = [];
     for (let i = 0; i < repeats; i++) {

@@ -1,5 +1,5 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
-import { drizzle } from 'drizzle-orm/d1';
+import { type DrizzleD1Database, drizzle } from 'drizzle-orm/d1';
 import type { MiddlewareHandler } from 'hono';
 import { requestId } from 'hono/request-id';
 import { managementApi } from './api';
@@ -40,9 +40,20 @@ const withConfig: MiddlewareHandler<AppEnv> = async function withConfig(c, next)
       detail: 'The gateway configuration is invalid; the operator can see why in the logs.',
     });
   }
-  c.set('db', drizzle(c.env.DB));
+  c.set('db', database(c.env.DB));
   await next();
 };
+
+/** One drizzle instance per D1 binding (it holds no per-request state), instead of one per request. */
+const databases = new WeakMap<D1Database, DrizzleD1Database>();
+function database(binding: D1Database): DrizzleD1Database {
+  let db = databases.get(binding);
+  if (!db) {
+    db = drizzle(binding);
+    databases.set(binding, db);
+  }
+  return db;
+}
 
 export function createApp(): OpenAPIHono<AppEnv> {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });

@@ -3,8 +3,8 @@
 //      the strict route: every one is a D1 read that leaves a positive record, the largest kind of cache entry;
 //   2. then 100,000 more distinct tokens through verifyPat inside the isolate (bench/worker/fill.ts), because the
 //      local D1 simulator answers a few hundred reads a second and 100,000 would take minutes over HTTP.
-import WebSocket from 'ws';
 import { createTokens, readStats, seedTokens } from './data';
+import { connectInspector } from './inspector';
 import { runSlice } from './load';
 import type { Stack } from './stack';
 
@@ -26,35 +26,20 @@ export interface MemoryResult {
   cacheMax: number;
 }
 
-/** A minimal DevTools-protocol client for one isolate. */
+/** Heap readings of the hot gateway's isolate. */
 async function inspect(stack: Stack) {
-  const inspector = await stack.mf.getInspectorURL();
-  const ws = new WebSocket(`ws://${inspector.host}/core:user:gateway`);
-  await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
-  let id = 0;
-  const pending = new Map<number, (result: unknown) => void>();
-  ws.on('message', (data) => {
-    const message = JSON.parse(String(data)) as { id?: number; result?: unknown };
-    if (message.id !== undefined) pending.get(message.id)?.(message.result);
-  });
-  const call = (method: string) =>
-    new Promise<unknown>((resolve, reject) => {
-      const callId = ++id;
-      const timer = setTimeout(() => reject(new Error(`inspector ${method} timed out`)), 15_000);
-      pending.set(callId, (result) => {
-        clearTimeout(timer);
-        resolve(result);
-      });
-      ws.send(JSON.stringify({ id: callId, method }));
-    });
+  const { call, close } = await connectInspector(stack, 'gateway');
   return {
     /** Heap in use after a full GC. workerd runs the GC when the isolate next runs, so poke it with a request. */
     async heapUsed(): Promise<number> {
       const collected = call('HeapProfiler.collectGarbage');
       let done = false;
-      void collected.then(() => {
-        done = true;
-      });
+      collected.then(
+        () => {
+          done = true;
+        },
+        () => {}, // a failure is reported by the `await` below
+      );
       // Poke the isolate until the collection has run (a request may be needed more than once).
       for (let i = 0; i < 50 && !done; i++) {
         await readStats(stack.gatewayControl);
@@ -63,7 +48,7 @@ async function inspect(stack: Stack) {
       await collected;
       return ((await call('Runtime.getHeapUsage')) as { usedSize: number }).usedSize;
     },
-    close: () => ws.close(),
+    close,
   };
 }
 

@@ -10,24 +10,9 @@ import { identity } from '../../src/gateway/identity';
 import { generateToken, isWellFormedToken } from '../../src/tokens/format';
 import { hashToken } from '../../src/tokens/hash';
 import type { TokenState } from '../../src/tokens/state';
+import { MICRO_CASES, type MicroCase } from '../lib/micro-cases';
 
 const encoder = new TextEncoder();
-
-export const MICRO_CASES = [
-  'noop',
-  'format-valid',
-  'format-bad-checksum',
-  'hash',
-  'hash-webcrypto',
-  'verify-malformed',
-  'verify-hot',
-  'match-route',
-  'extract-bearer',
-  'extract-path',
-  'upstream-url-headers',
-  'identity-cached',
-] as const;
-export type MicroCase = (typeof MICRO_CASES)[number];
 
 const untouchable = new Proxy(
   {},
