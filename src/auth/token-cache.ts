@@ -45,7 +45,7 @@ export interface LoadTicket {
 const loads = new Map<string, Load<unknown>>();
 /** A load older than this (ms) is not joined: storage is slow or stuck, so ask again. */
 const JOIN_WINDOW_MS = 5_000;
-const LOAD_KINDS = ['miss:', 'd1:'] as const;
+const LOAD_KINDS = ['miss:', 'kv:', 'd1:'] as const;
 
 /** Joins the load in flight for `kind + hash`, or starts one with `start`. */
 export function sharedLoad<T>(

@@ -123,9 +123,15 @@ export async function verifyPat(token: string, deps: VerifyDeps): Promise<Verify
   }
 
   if (deps.cacheOnly) {
-    const fromKv = deps.strict ? null : await readKvOrNull(deps, hash);
+    // Shared and ticketed like any other load, so a change published meanwhile is not overwritten in memory.
+    const fromKv = deps.strict
+      ? null
+      : await sharedLoad('kv:', hash, now, deps.waitUntil, async (ticket) => {
+          const value = await readKvOrNull(deps, hash);
+          if (value && !ticket.stale) remember(deps, hash, value);
+          return value;
+        });
     if (!fromKv) return { ok: false, reason: 'deferred', tokenId: null, ownerId: null, source: 'none' };
-    remember(deps, hash, fromKv);
     return decide(fromKv, deps, hash, 'kv');
   }
   if (deps.strict) {

@@ -44,8 +44,3 @@ export async function countFailure(
   blocked.set(clientIp, until, until);
   return until;
 }
-
-/** For tests: forget every block. */
-export function resetBlocks(): void {
-  blocked.clear();
-}

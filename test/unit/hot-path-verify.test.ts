@@ -106,3 +106,31 @@ describe('concurrent misses', () => {
     expect(get).toHaveBeenCalledTimes(2);
   });
 });
+
+describe('cache-only verification (a client over its failed-authentication limit)', () => {
+  it('answers from KV without D1, and never writes a stale answer over a change made meanwhile', async () => {
+    const token = generateToken('pat_');
+    const hash = await hashToken(token, config.peppers.current);
+    let record: TokenState | null = activeState('tok_hotpathverify02');
+    const { kv, release } = slowKv(() => record);
+    const before = { ...verifyStats };
+    const first = verifyPat(token, { ...deps(kv), cacheOnly: true });
+    await vi.waitFor(() => expect(verifyStats.kvReads - before.kvReads).toBe(1));
+
+    record = { ...record, state: 'revoked' };
+    await publishTokenState({ config, kv, now: Date.now() }, hash, { tombstone: 'revoked', id: record.id });
+    release();
+    expect((await first).ok).toBe(true); // it started before the change
+    expect(isolateCache(config).peek(hash)).toMatchObject({ state: 'revoked' });
+    expect(verifyStats.d1Reads - before.d1Reads).toBe(0);
+
+    // Nothing in the caches: deferred, still without D1.
+    resetIsolateCache();
+    record = null;
+    const { kv: empty, release: go } = slowKv(() => record);
+    go();
+    const unknown = await verifyPat(token, { ...deps(empty), cacheOnly: true });
+    expect(unknown.ok || unknown.reason).toBe('deferred');
+    expect(verifyStats.d1Reads - before.d1Reads).toBe(0);
+  });
+});
