@@ -30,7 +30,7 @@ const route = createRoute({
   middleware: [managementAuth({ allowPat: true })] as const,
   responses: {
     200: { description: 'The caller.', content: { 'application/json': { schema: CurrentUser } } },
-    ...errorResponses(401, 403, 503),
+    ...errorResponses(401, 403, 429, 503),
   },
 });
 

@@ -195,6 +195,7 @@ export function errorResponses(...statuses: number[]) {
     409: 'Conflicts with the current state.',
     415: 'Body must be application/json.',
     422: 'Validation failed; `errors` names each field.',
+    429: 'Rate limited (too many reports, or too many failed authentications from this address); see Retry-After.',
     503: 'Storage or identity provider unavailable.',
   };
   return Object.fromEntries(

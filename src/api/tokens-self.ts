@@ -29,7 +29,7 @@ const getRoute = createRoute({
   middleware: [managementAuth({ allowPat: true })] as const,
   responses: {
     200: { description: 'The calling token.', content: { 'application/json': { schema: TokenResource } } },
-    ...errorResponses(400, 401, 503),
+    ...errorResponses(400, 401, 429, 503),
   },
 });
 
@@ -44,7 +44,7 @@ const revokeRoute = createRoute({
       description: 'The token, now revoked.',
       content: { 'application/json': { schema: TokenResource } },
     },
-    ...errorResponses(400, 401, 503),
+    ...errorResponses(400, 401, 429, 503),
   },
 });
 

@@ -1,5 +1,5 @@
 import type { Config } from '../config';
-import { type TokenState, tombstone } from '../tokens/state';
+import { admitsRequests, type TokenState, tombstone } from '../tokens/state';
 import { ExpiringLru } from './lru';
 
 // The two cache tiers in front of D1, both keyed by the token's HMAC (never the token):
@@ -58,6 +58,8 @@ export function sharedLoad<T>(
   const key = kind + hash;
   const current = loads.get(key) as Load<T> | undefined;
   if (current && now - current.since < JOIN_WINDOW_MS) return current.promise;
+  // A load this old is replaced, and no change can reach it once it is out of the map: it must not cache.
+  if (current) current.stale = true;
   const load: Load<T> = { promise: Promise.resolve(undefined as T), since: now, stale: false };
   load.promise = start(load).finally(() => {
     if (loads.get(key) === load) loads.delete(key);
@@ -108,10 +110,17 @@ export interface CacheDeps {
 }
 
 /**
- * After a change in D1: overwrite the KV record (the new state, or a tombstone) and put the new state in this
- * isolate's memory, so the very next request here decides on it even when the KV write fails (a plain eviction
- * would fall through to the stale KV copy). The KV write is retried once; if it still fails, the error propagates
- * so the caller can report it.
+ * While KV refuses to take a denial (a revocation, a deactivation), the isolate that made the change keeps it this
+ * long instead of CACHE_TTL_SECONDS, so it never falls back to the stale KV record meanwhile. A restore made
+ * elsewhere in that time reaches this isolate late, by at most this much: failing closed is the safer side.
+ */
+export const KV_FAILURE_HOLD_MS = 300_000;
+
+/**
+ * After a change in D1: put the new state (or a tombstone) in this isolate's memory, so the very next request here
+ * decides on it even when the KV write fails (a plain eviction would fall through to the stale KV copy), then
+ * overwrite the KV record. The KV write is retried once; if it still fails, the error propagates so the caller can
+ * report it, and a denial is held in memory for KV_FAILURE_HOLD_MS.
  */
 export async function publishTokenState(
   deps: CacheDeps,
@@ -121,19 +130,24 @@ export async function publishTokenState(
   const state = 'tombstone' in next ? tombstone(next.id, next.tombstone) : next;
   const memory = isolateCache(deps.config);
   const ttl = deps.config.cache.isolateTtlMs;
-  const keep = () => {
-    if (ttl > 0) memory.set(hash, state, deps.now + ttl);
+  const keep = (ms: number) => {
+    if (ms > 0) memory.set(hash, state, deps.now + ms);
     else memory.delete(hash);
     invalidateLoads(hash);
   };
-  keep();
+  keep(ttl);
   try {
-    await writeKv(deps.kv, hash, state, deps.config, deps.now);
-  } catch {
-    await writeKv(deps.kv, hash, state, deps.config, deps.now);
+    try {
+      await writeKv(deps.kv, hash, state, deps.config, deps.now);
+    } catch {
+      await writeKv(deps.kv, hash, state, deps.config, deps.now);
+    }
+  } catch (error) {
+    if (!admitsRequests(state, deps.now)) keep(Math.max(ttl, KV_FAILURE_HOLD_MS));
+    throw error;
   } finally {
     // Only if nothing newer took its place meanwhile (a later change, published concurrently, wins).
-    if (memory.peek(hash) === undefined) keep();
+    if (memory.peek(hash) === undefined) keep(ttl);
     else invalidateLoads(hash);
   }
 }

@@ -6,7 +6,7 @@ import { serviceUnavailable } from '../errors';
 import { isWellFormedToken } from '../tokens/format';
 import { hashToken } from '../tokens/hash';
 import { findTokenStateByHash } from '../tokens/repository';
-import { type TokenState, tokenStateFrom } from '../tokens/state';
+import { admitsRequests, type TokenState, tokenStateFrom } from '../tokens/state';
 import { type CachedLookup, isolateCache, type LoadTicket, readKv, sharedLoad, writeKv } from './token-cache';
 
 // Verifying a presented PAT, as a readable sequence of checks:
@@ -168,7 +168,7 @@ async function loadMiss(
     remember(deps, hash, state);
     // Only records that let a request through go to KV: a denial read here could be undone in D1 a moment later
     // (a restore, a reactivation) and a stale negative would then outlive it; denials are KV's by publish only.
-    if (state && admits(state, deps.now))
+    if (state && admitsRequests(state, deps.now))
       deps.waitUntil(writeKv(deps.kv, hash, state, config, deps.now).catch(() => {}));
   }
   return { state, source: 'd1' };
@@ -183,14 +183,6 @@ async function readKvOrNull(deps: VerifyDeps, hash: string): Promise<TokenState 
     console.error(JSON.stringify({ event: 'verify_kv_failed', error: String(error) }));
     return null;
   }
-}
-
-function admits(state: TokenState, now: number): boolean {
-  return (
-    state.state === 'active' &&
-    (state.exp === null || state.exp > now) &&
-    (state.owner.active || state.type !== 'personal')
-  );
 }
 
 function remember(deps: VerifyDeps, hash: string, value: CachedLookup) {

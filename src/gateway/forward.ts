@@ -108,7 +108,9 @@ function filterQuery(search: string, drop: Set<string>): string {
   const kept = search
     .slice(1)
     .split('&')
-    .filter((pair) => !drop.has(new URLSearchParams(pair).keys().next().value ?? ''));
+    // URLSearchParams drops one leading `?` from its input; the pair is prefixed with one so that a name that
+    // starts with `?` (`??token=…`, `&?x=…`) keeps it, as it did when extraction parsed the whole query.
+    .filter((pair) => !drop.has(new URLSearchParams(`?${pair}`).keys().next().value ?? ''));
   return kept.length ? `?${kept.join('&')}` : '';
 }
 
@@ -193,11 +195,15 @@ const GATEWAY_COOKIES = new Set(['cf_authorization', '__secure-pat_session', 'pa
 function withoutGatewayCookies(header: string): string {
   const lower = header.toLowerCase();
   if (!lower.includes('cf_authorization') && !lower.includes('pat_session')) return header;
-  return header
-    .split(';')
-    .filter((pair) => !GATEWAY_COOKIES.has(pair.split('=', 1)[0]!.trim().toLowerCase()))
-    .map((pair) => pair.trim())
-    .join('; ');
+  return (
+    header
+      // Repeated Cookie fields arrive joined with ", ": split there too, but only before another `name=`, so a
+      // value that (against RFC 6265 §4.1.1) holds a comma, such as JSON, survives.
+      .split(/;|,(?=\s*[^\s=;,]+=)/)
+      .filter((pair) => !GATEWAY_COOKIES.has(pair.split('=', 1)[0]!.trim().toLowerCase()))
+      .map((pair) => pair.trim())
+      .join('; ')
+  );
 }
 
 function upstreamError(status: 502 | 504, routeName: string): AppError {

@@ -1,12 +1,12 @@
 import type { DrizzleD1Database } from 'drizzle-orm/d1';
 import type { Context } from 'hono';
 import { auditInsert } from '../audit';
-import { type VerifyResult, verifyPat } from '../auth/verify-pat';
+import type { VerifyResult } from '../auth/verify-pat';
 import type { Config } from '../config';
 import type { AppEnv, Env } from '../env';
 import { AppError } from '../errors';
 import { assertUnambiguousPath } from '../http/path-safety';
-import { blockedUntil, countFailure } from './abuse';
+import { tooManyFailures, verifyPatGuarded } from './abuse';
 import { extractToken, headerList, headerValue } from './extract';
 import { matchRoute, relayResponse, requestUrl, sendUpstream, upstreamHeaders, upstreamUrl } from './forward';
 import { identity } from './identity';
@@ -39,19 +39,6 @@ function invalidRequest(detail: string): AppError {
   return new AppError(400, 'invalid_request', 'Invalid request', {
     detail,
     headers: { 'WWW-Authenticate': `${REALM}, error="invalid_request"` },
-  });
-}
-
-function tooManyFailures(
-  until: number,
-  now: number,
-  routeName: string,
-  requestId: string | undefined,
-): AppError {
-  console.log(JSON.stringify({ event: 'gateway_rate_limited', route: routeName, request_id: requestId }));
-  return new AppError(429, 'rate_limited', 'Too many failed authentications', {
-    detail: 'Too many requests with invalid access tokens came from this address; try again later.',
-    headers: { 'Retry-After': String(Math.max(1, Math.ceil((until - now) / 1000))) },
   });
 }
 
@@ -132,21 +119,21 @@ export async function proxy(request: Request, ctx: ProxyContext): Promise<Respon
 
   const now = Date.now();
   const clientIp = headerValue(headers, 'cf-connecting-ip');
-  // An address over its failed-authentication limit is served from the caches only (src/gateway/abuse.ts).
-  const block = blockedUntil(clientIp, now);
-  const result = await verifyPat(extraction.token, {
-    config,
-    db: ctx.db,
-    kv: ctx.env.TOKEN_CACHE,
-    now,
-    waitUntil: ctx.waitUntil,
-    strict: route.strict,
-    cacheOnly: block !== null,
-  });
+  // A client over its failed-authentication limit is served from the caches only (src/gateway/abuse.ts).
+  const { result, blockedUntil } = await verifyPatGuarded(
+    extraction.token,
+    { config, db: ctx.db, kv: ctx.env.TOKEN_CACHE, now, waitUntil: ctx.waitUntil, strict: route.strict },
+    ctx.env,
+    clientIp,
+  );
   if (!result.ok) {
     auditFailure(ctx, result, route.name, now, clientIp, headerValue(headers, 'user-agent'));
-    const until = block ?? (await countFailure(ctx.env, clientIp, now));
-    if (until !== null) throw tooManyFailures(until, now, route.name, ctx.requestId);
+    if (blockedUntil !== null) {
+      console.log(
+        JSON.stringify({ event: 'gateway_rate_limited', route: route.name, request_id: ctx.requestId }),
+      );
+      throw tooManyFailures(blockedUntil, now);
+    }
     throw invalidToken();
   }
   const method = request.method;

@@ -4,10 +4,10 @@ import { getCookie } from 'hono/cookie';
 import type { RequestContext } from '../audit';
 import { verifyManagementJwt } from '../auth/jwt';
 import { type Principal, toPrincipal, upsertUser } from '../auth/principals';
-import { verifyPat } from '../auth/verify-pat';
 import { principals } from '../db/schema';
 import type { AppEnv, Caller } from '../env';
 import { AppError, forbidden } from '../errors';
+import { tooManyFailures, verifyPatGuarded } from '../gateway/abuse';
 import { isWellFormedToken } from '../tokens/format';
 import { republishOwnerTokens } from '../tokens/owner-cache';
 
@@ -133,14 +133,15 @@ export function requestContext(c: Context<AppEnv>, actor: RequestContext['actor'
 async function callerFromPat(c: Context<AppEnv>, pat: string): Promise<Caller> {
   const config = c.get('config');
   const db = c.get('db');
-  const result = await verifyPat(pat, {
-    config,
-    db,
-    kv: c.env.TOKEN_CACHE,
-    now: Date.now(),
-    waitUntil: (p) => c.executionCtx.waitUntil(p),
-  });
-  if (!result.ok) throw invalidPat();
+  const now = Date.now();
+  // Under the same failed-authentication limit as the gateway (src/gateway/abuse.ts).
+  const { result, blockedUntil } = await verifyPatGuarded(
+    pat,
+    { config, db, kv: c.env.TOKEN_CACHE, now, waitUntil: (p) => c.executionCtx.waitUntil(p) },
+    c.env,
+    c.req.header('cf-connecting-ip') ?? null,
+  );
+  if (!result.ok) throw blockedUntil === null ? invalidPat() : tooManyFailures(blockedUntil, now);
   const row = await db.select().from(principals).where(eq(principals.id, result.state.owner.id)).get();
   if (!row) throw invalidPat();
   return { principal: toPrincipal(row), via: 'pat', tokenId: result.state.id };

@@ -2,17 +2,25 @@ import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { z } from 'zod';
 import { AppError, type FieldError, serviceUnavailable, validationError } from '../errors';
+import { decodeFully } from '../lib/percent';
 
 // RFC 9457 problem+json, rendered in one place with three tiers: ours (AppError) → any HTTPException (Hono's
 // own 400/415) → anything else (logged, generic 500 that reveals nothing).
 
 export const PROBLEM_BASE = 'urn:pat-gateway:problem:';
 
-/** The request path with any token-like segment replaced, since gateway routes accept tokens in the path. */
+/**
+ * The request path with every segment that holds something token-like replaced, since gateway routes accept tokens
+ * in the path: as written, or percent-encoded (once or more).
+ */
 function scrubbedPath(c: Context): string {
   const path = new URL(c.req.url).pathname;
   const prefix = (c.get('config') as { tokenPrefix?: string } | undefined)?.tokenPrefix ?? 'pat_';
-  return path.includes(prefix) ? path.replace(new RegExp(`${prefix}[^/]*`, 'g'), '[redacted]') : path;
+  if (!path.includes(prefix) && !path.includes('%')) return path;
+  return path
+    .split('/')
+    .map((segment) => (decodeFully(segment).includes(prefix) ? '[redacted]' : segment))
+    .join('/');
 }
 
 export function problemResponse(c: Context, error: AppError): Response {

@@ -63,6 +63,15 @@ export function tokenStateFrom(row: TokenStateSource): TokenState {
   };
 }
 
+/** True when a request with this record may pass: active, not expired, and (for personal tokens) an active owner. */
+export function admitsRequests(state: TokenState, now: number): boolean {
+  return (
+    state.state === 'active' &&
+    (state.exp === null || state.exp > now) &&
+    (state.owner.active || state.type !== 'personal')
+  );
+}
+
 export function tombstone(id: string, state: 'revoked' | 'deleted'): TokenState {
   return {
     v: 1,

@@ -1,7 +1,8 @@
 import { env } from 'cloudflare:workers';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { resetIsolateCache } from '../../src/auth/token-cache';
+import { KV_FAILURE_HOLD_MS, resetIsolateCache } from '../../src/auth/token-cache';
 import { verifyStats } from '../../src/auth/verify-pat';
+import { getConfig } from '../../src/config';
 import { generateToken } from '../../src/tokens/format';
 import { fakeUpstream } from '../gateway-support';
 import { bearer, call, createToken } from '../helpers';
@@ -27,7 +28,10 @@ import {
 
 afterEach(() => {
   vi.restoreAllMocks();
+  vi.useRealTimers();
 });
+
+const config = getConfig(env);
 
 const rpc = (token: string) => call('/svc/rpc', { headers: bearer(token) });
 
@@ -119,11 +123,8 @@ describe('KV writes failing', () => {
     await eventually(async () => expect(kv.failures).toBeGreaterThan(0));
   });
 
-  // BUG: src/auth/token-cache.ts publishTokenState (line ~80) only *evicts* the isolate's copy; when the KV
-  // tombstone cannot be written, the next request in this very isolate reads the stale `active` record from KV
-  // and is let through, contradicting README "In the isolate that made the change: effective on the very next
-  // request". Fix: after a change, set the isolate entry to the new state (the tombstone for revoke/delete) for
-  // CACHE_TTL_SECONDS instead of deleting it, so this isolate never falls through to a stale KV copy.
+  // The isolate that made a change keeps the new state in memory (src/auth/token-cache.ts publishTokenState), so it
+  // never falls back to the stale KV record; a denial KV refused is held for KV_FAILURE_HOLD_MS, past the resync.
   it('a token revoked while KV writes fail is refused on the very next request here', async () => {
     const { user, created } = await tokenCachedInKvOnly();
     fakeUpstream();
@@ -132,15 +133,26 @@ describe('KV writes failing', () => {
     expect((await postJson(`/tokens/${created.id}/revoke`, user.jwt)).status).toBe(200);
     await expectProblem(await rpc(created.token), 401, 'invalid_token');
   });
+
+  it('…and still refused after the memory TTL, while KV keeps refusing the tombstone (resync failed too)', async () => {
+    const { user, created } = await tokenCachedInKvOnly();
+    fakeUpstream();
+    expect((await rpc(created.token)).status).toBe(200);
+    const kv = failKv({ writes: true });
+    expect((await postJson(`/tokens/${created.id}/revoke`, user.jwt)).status).toBe(200);
+    // The delayed resync (1.5 s) tries the tombstone again, and fails again.
+    await eventually(async () => expect(kv.failures).toBeGreaterThanOrEqual(4), 4_000);
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(Date.now() + (config.cache.isolateTtlMs + 1_000));
+    await expectProblem(await rpc(created.token), 401, 'invalid_token');
+    vi.setSystemTime(Date.now() + KV_FAILURE_HOLD_MS / 2);
+    await expectProblem(await rpc(created.token), 401, 'invalid_token');
+  });
 });
 
 describe('KV writes failing under admin changes', () => {
-  // BUG: src/tokens/principal-admin.ts setUserActive (line ~163) awaits republishOwnerTokens after the D1 batch;
-  // publishTokenState rethrows when its KV write fails twice, and onError does not count a KV error as a storage
-  // failure, so the admin gets 500 internal_error although the deactivation is committed. Worse, the failed
-  // publish evicted this isolate's copy, so the next request reads the stale KV record (owner active) and the
-  // deactivated user's token still works here. Fix: catch and log KV failures in republishOwnerTokens as publish()
-  // does (D1 is the truth), and keep the new state in the isolate cache instead of only evicting it.
+  // A committed deactivation answers 200 even when KV refuses the republished records (D1 is the truth), and the
+  // isolate that made it decides on the new owner state at once.
   it('deactivating a user still answers 200, and their token stops on the next request', async () => {
     const admin = await knownUser('admin');
     const owner = await knownUser();

@@ -157,6 +157,12 @@ describe('header hygiene', () => {
     const [mixed, only] = upstream.requests;
     expect(mixed!.headers.get('cookie')).toBe('a=1; b=2');
     expect(only!.headers.has('cookie')).toBe(false);
+    // Two Cookie fields, which the runtime joins with ", ".
+    const twice = new Headers(bearer(created.token));
+    twice.append('cookie', 'a=1');
+    twice.append('cookie', `__Secure-pat_session=sess; CF_Authorization=${access}; j={"x":1,"y":2}`);
+    expect((await call('/svc/rpc', { headers: twice })).status).toBe(200);
+    expect(upstream.requests[2]!.headers.get('cookie')).toBe('a=1; j={"x":1,"y":2}');
     for (const received of upstream.requests) {
       expect(received.headers.has('cf-access-jwt-assertion')).toBe(false);
       expect(received.headers.has('cf-access-client-secret')).toBe(false);

@@ -133,4 +133,44 @@ describe('failed authentications per client IP', () => {
       await expectProblem(res, 401, 'invalid_token');
     }
   });
+
+  it('an IPv6 client is one client per /64: changing the low bits does not reset the count', async () => {
+    fakeUpstream();
+    const net = `2001:db8:${(++lastIp).toString(16)}:7`;
+    for (let i = 0; i < limit; i++) {
+      const res = await from(`${net}::${(i + 1).toString(16)}`, generateToken('pat_'));
+      await expectProblem(res, 401, 'invalid_token');
+    }
+    await expectProblem(await from(`${net}:0:0:0:ffff`, generateToken('pat_')), 429, 'rate_limited');
+    // The neighbouring /64 is someone else.
+    await expectProblem(
+      await from(`2001:db8:${lastIp.toString(16)}:8::1`, generateToken('pat_')),
+      401,
+      'invalid_token',
+    );
+  });
+});
+
+describe('the management API shares the limit (PATs on GET /currentuser and /tokens/self)', () => {
+  const currentUser = (ip: string, token: string) =>
+    call('/api/v1/currentuser', { headers: { 'cf-connecting-ip': ip, 'x-pat': token } });
+
+  it('its failures count, and past the limit it answers 429 without a D1 read; cached tokens still work', async () => {
+    fakeUpstream();
+    const { created } = await userWithToken();
+    const ip = newIp();
+    expect((await currentUser(ip, created.token)).status).toBe(200);
+    for (let i = 0; i < limit; i++) expect((await currentUser(ip, generateToken('pat_'))).status).toBe(401);
+    const res = await currentUser(ip, generateToken('pat_'));
+    await expectProblem(res, 429, 'rate_limited');
+    expect(Number(res.headers.get('Retry-After'))).toBeGreaterThanOrEqual(1);
+    const before = verifyStats.d1Reads;
+    for (let i = 0; i < 10; i++)
+      await expectProblem(await currentUser(ip, generateToken('pat_')), 429, 'rate_limited');
+    expect(verifyStats.d1Reads - before).toBe(0);
+    // The gateway sees the same block; the client's own cached token keeps working on both.
+    await expectProblem(await from(ip, generateToken('pat_')), 429, 'rate_limited');
+    expect((await currentUser(ip, created.token)).status).toBe(200);
+    expect((await from(ip, created.token)).status).toBe(200);
+  });
 });

@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { decodeFully } from '../../src/lib/percent';
 import { fakeUpstream, leaks } from '../gateway-support';
 import { bearer, call } from '../helpers';
 import { expectProblem, userWithToken } from './support';
@@ -151,7 +152,8 @@ describe('path segments', () => {
     for (const path of [`/svc/files/${t}.json`, `/svc/rpc;key=${t}`, `/svc/v1/x-${t}`, `/svc/rpc/${twice}`]) {
       const res = await call(path, { headers: bearer(t) });
       const body = await expectProblem(res, 400, 'invalid_request');
-      expect(JSON.stringify(body), path).not.toContain(t);
+      // Not even percent-encoded (`instance` is the path with token-like segments redacted).
+      expect(decodeFully(JSON.stringify(body)), path).not.toContain(t);
     }
     expect(upstream.requests).toEqual([]);
   });
@@ -170,6 +172,17 @@ describe('query parameters', () => {
       expect(leaks(received, created.token)).toEqual([]);
     }
     expect(upstream.requests).toHaveLength(3);
+  });
+
+  it('a token under a parameter name that starts with `?` (`??token=`, `&?x=`) is removed too', async () => {
+    const { created } = await userWithToken();
+    const upstream = fakeUpstream();
+    const t = created.token;
+    for (const query of [`??token=${t}`, `?a=1&?x=${t}`, `?a=1&?${t}=1`, `??access_token=${t}&b=2`]) {
+      expect((await call(`/svc/rpc${query}`, { headers: bearer(t) })).status).toBe(200);
+    }
+    expect(upstream.requests.map((r) => r.url.search)).toEqual(['', '?a=1', '?a=1', '?b=2']);
+    for (const received of upstream.requests) expect(leaks(received, t)).toEqual([]);
   });
 
   it('a token in a parameter value, plain or percent-encoded once or twice, is removed', async () => {

@@ -134,3 +134,25 @@ describe('cache-only verification (a client over its failed-authentication limit
     expect(verifyStats.d1Reads - before.d1Reads).toBe(0);
   });
 });
+
+describe('a load replaced after the join window', () => {
+  it('does not cache its answer over a change made while it was still running', async () => {
+    const token = generateToken('pat_');
+    const hash = await hashToken(token, config.peppers.current);
+    let record: TokenState = activeState('tok_hotpathverify03');
+    const { kv, get, release } = slowKv(() => record);
+    const t0 = Date.now();
+    const at = (now: number): VerifyDeps => ({ ...deps(kv), now });
+    const first = verifyPat(token, at(t0));
+    await vi.waitFor(() => expect(get).toHaveBeenCalledTimes(1));
+    const second = verifyPat(token, at(t0 + 6_000)); // storage is slow: the first load is not joined but replaced
+    await vi.waitFor(() => expect(get).toHaveBeenCalledTimes(2));
+
+    record = { ...record, state: 'revoked' };
+    await publishTokenState({ config, kv, now: t0 + 6_100 }, hash, { tombstone: 'revoked', id: record.id });
+    release();
+    await Promise.all([first, second]);
+    expect(isolateCache(config).peek(hash)).toMatchObject({ state: 'revoked' });
+    expect((await verifyPat(token, at(t0 + 6_200))).ok).toBe(false);
+  });
+});
