@@ -136,8 +136,13 @@ export function extractToken(
   for (const [name, value] of headers) {
     if (name === 'authorization') authorization = value;
     else if (names.includes(name)) named.set(name, value);
-    // Any other header carrying a token (a cookie, a custom header) is dropped too.
-    else if (value.includes(prefix) && containsToken(value, prefix)) result.stripHeaders.add(name);
+    // Any other header carrying a token (a cookie, a custom header), even percent-encoded (cookie libraries decode
+    // values), is dropped too.
+    else if (
+      (value.includes(prefix) && containsToken(value, prefix)) ||
+      (value.includes('%') && containsToken(decodeFully(value), prefix))
+    )
+      result.stripHeaders.add(name);
   }
 
   if (authorization) {

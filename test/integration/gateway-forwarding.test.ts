@@ -134,9 +134,11 @@ describe('header hygiene', () => {
         'x-pat': created.token,
         Cookie: `session=abc; pat=${created.token}`,
         'X-Debug': created.token,
+        'X-Encoded': `v=${created.token.replace('_', '%5F')}`,
       },
     });
     expect(leaks(upstream.only(), created.token)).toEqual([]);
+    expect(upstream.only().headers.has('x-encoded')).toBe(false);
   });
 
   it("never forwards the gateway's own credentials: Cloudflare Access (header and cookie), the UI session", async () => {
