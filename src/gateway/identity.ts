@@ -112,14 +112,3 @@ export async function identity(
   identityCache.set(cacheKey, value, now + ((exp - iat) * 1000) / 2);
   return value;
 }
-
-/** The signed identity JWT alone (see `identity`). */
-export async function identityJwt(
-  config: Config,
-  state: TokenState,
-  route: Route,
-  scopes: string[],
-  now: number,
-): Promise<string> {
-  return (await identity(config, state, route, scopes, now)).jwt;
-}

@@ -1,7 +1,6 @@
 import { env } from 'cloudflare:workers';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { KV_FAILURE_HOLD_MS, resetIsolateCache } from '../../src/auth/token-cache';
-import { verifyStats } from '../../src/auth/verify-pat';
 import { getConfig } from '../../src/config';
 import { generateToken } from '../../src/tokens/format';
 import { fakeUpstream } from '../gateway-support';
@@ -17,6 +16,7 @@ import {
   kvKeyFor,
   newUser,
   postJson,
+  storageReadsDuring,
   type TokenBody,
   userWithToken,
   waitForKv,
@@ -43,20 +43,13 @@ async function tokenCachedInKvOnly() {
   return { user, created };
 }
 
-/** D1 reads made by the gateway while `work` runs. */
-async function d1ReadsDuring(work: () => Promise<unknown>): Promise<number> {
-  const before = verifyStats.d1Reads;
-  await work();
-  return verifyStats.d1Reads - before;
-}
-
 describe('KV reads failing: D1 decides', () => {
   it('a valid token is verified from D1 and forwarded', async () => {
     const { created } = await tokenCachedInKvOnly();
     const upstream = fakeUpstream();
     const kv = failKv({ reads: true });
     let res: Response | undefined;
-    expect(await d1ReadsDuring(async () => (res = await rpc(created.token)))).toBe(1);
+    expect((await storageReadsDuring(async () => (res = await rpc(created.token)))).d1).toBe(1);
     expect(res!.status).toBe(200);
     expect(kv.failures).toBeGreaterThan(0);
     expect(upstream.requests).toHaveLength(1);
@@ -98,11 +91,11 @@ describe('KV reads failing: D1 decides', () => {
       await env.TOKEN_CACHE.put(await kvKeyFor(created.token), '{"v":1,');
     resetIsolateCache();
     fakeUpstream();
-    const reads = await d1ReadsDuring(async () => {
+    const reads = await storageReadsDuring(async () => {
       expect((await rpc(good.created.token)).status).toBe(200);
       await expectProblem(await rpc(bad.created.token), 401, 'invalid_token');
     });
-    expect(reads).toBe(2);
+    expect(reads.d1).toBe(2);
   });
 
   it('a PAT still authenticates management calls (GET /currentuser)', async () => {

@@ -1,7 +1,6 @@
 import { env } from 'cloudflare:workers';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { resetIsolateCache } from '../../src/auth/token-cache';
-import { verifyStats } from '../../src/auth/verify-pat';
 import { generateToken } from '../../src/tokens/format';
 import { fakeUpstream } from '../gateway-support';
 import { bearer, call, createToken } from '../helpers';
@@ -12,6 +11,7 @@ import {
   getWith,
   kvKeyFor,
   postJson,
+  storageReadsDuring,
   type TokenBody,
   tokenRow,
   userWithToken,
@@ -28,13 +28,6 @@ afterEach(() => {
 });
 
 const rpc = (token: string, route = '/svc') => call(`${route}/rpc`, { headers: bearer(token) });
-
-/** Storage reads made by the gateway while `work` runs. */
-async function readsDuring(work: () => Promise<unknown>) {
-  const before = { ...verifyStats };
-  await work();
-  return { kv: verifyStats.kvReads - before.kvReads, d1: verifyStats.d1Reads - before.d1Reads };
-}
 
 describe('changes through the API take effect on the very next request', () => {
   it('revoke → 401, restore → 200, delete → 401', async () => {
@@ -85,7 +78,7 @@ describe('expiry is enforced while the token is cached', () => {
 
     vi.useFakeTimers({ toFake: ['Date'] });
     vi.setSystemTime(Date.parse(created.expires_at!) + 1_000);
-    const reads = await readsDuring(async () => {
+    const reads = await storageReadsDuring(async () => {
       await expectProblem(await rpc(created.token), 401, 'invalid_token');
     });
     expect(reads.d1).toBe(0);
@@ -99,7 +92,7 @@ describe('expiry is enforced while the token is cached', () => {
     const record = await waitForKv(key, (s) => s.state === 'active');
     await env.TOKEN_CACHE.put(key, JSON.stringify({ ...record, exp: Date.now() - 1_000 }));
     resetIsolateCache(); // creating it left its record in this isolate's memory too
-    const reads = await readsDuring(async () => {
+    const reads = await storageReadsDuring(async () => {
       await expectProblem(await rpc(created.token), 401, 'invalid_token');
     });
     expect(reads).toEqual({ kv: 1, d1: 0 });
@@ -110,7 +103,7 @@ describe('storage reads', () => {
   it('an unknown well-formed token costs at most one D1 read, however often it is tried', async () => {
     const unknown = generateToken('pat_');
     const upstream = fakeUpstream();
-    const reads = await readsDuring(async () => {
+    const reads = await storageReadsDuring(async () => {
       for (let i = 0; i < 5; i++) await expectProblem(await rpc(unknown), 401, 'invalid_token');
     });
     expect(reads.d1).toBe(1);
@@ -120,7 +113,7 @@ describe('storage reads', () => {
   it('simultaneous requests with one unknown token share one D1 read', async () => {
     const unknown = generateToken('pat_');
     fakeUpstream();
-    const reads = await readsDuring(async () => {
+    const reads = await storageReadsDuring(async () => {
       const responses = await Promise.all(Array.from({ length: 8 }, () => rpc(unknown)));
       expect(responses.map((r) => r.status)).toEqual(Array(8).fill(401));
     });
@@ -137,7 +130,7 @@ describe('storage reads', () => {
       `gh_${created.token.slice(4)}`,
       'pat_!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!',
     ];
-    const reads = await readsDuring(async () => {
+    const reads = await storageReadsDuring(async () => {
       for (const token of garbage) await expectProblem(await rpc(token), 401, 'invalid_token');
     });
     expect(reads).toEqual({ kv: 0, d1: 0 });
@@ -147,7 +140,7 @@ describe('storage reads', () => {
     const { created } = await userWithToken();
     fakeUpstream();
     expect((await rpc(created.token)).status).toBe(200);
-    const reads = await readsDuring(async () => {
+    const reads = await storageReadsDuring(async () => {
       for (let i = 0; i < 3; i++) expect((await rpc(created.token)).status).toBe(200);
     });
     expect(reads).toEqual({ kv: 0, d1: 0 });
@@ -175,7 +168,7 @@ describe('storage reads', () => {
   it('the strict route reads D1 on every request', async () => {
     const { created } = await userWithToken();
     fakeUpstream();
-    const reads = await readsDuring(async () => {
+    const reads = await storageReadsDuring(async () => {
       for (let i = 0; i < 3; i++) expect((await rpc(created.token, '/strict')).status).toBe(200);
     });
     expect(reads.d1).toBe(3);

@@ -1,5 +1,6 @@
 import { env } from 'cloudflare:workers';
 import { expect } from 'vitest';
+import { verifyStats } from '../../src/auth/verify-pat';
 import { bearer, type CreatedTokenBody, call, createToken, jwtFor, uniqueUser } from '../helpers';
 import { TEST_VARS } from '../vars';
 
@@ -203,3 +204,10 @@ export async function listAllPages(jwt: string, query: Record<string, string>): 
 }
 
 export type { CreatedTokenBody };
+
+/** Storage reads the gateway's verification made while `work` ran. */
+export async function storageReadsDuring(work: () => Promise<unknown>): Promise<{ kv: number; d1: number }> {
+  const before = { ...verifyStats };
+  await work();
+  return { kv: verifyStats.kvReads - before.kvReads, d1: verifyStats.d1Reads - before.d1Reads };
+}
