@@ -2,7 +2,7 @@
 // gateway started by the e2e harness. Everything started here is stopped by stop(): the browser, then the gateway's
 // process group (the harness), then the temporary profile.
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
@@ -21,6 +21,10 @@ export interface Kit {
 }
 
 export async function startKit(): Promise<Kit> {
+  if (!existsSync(CHROMIUM))
+    throw new Error(
+      `no Chromium at ${CHROMIUM}: install Debian's (apt-get install chromium) or set CHROMIUM_PATH`,
+    );
   mkdirSync(SCREENSHOTS, { recursive: true });
   const harness: Harness = await startHarness();
   const profile = mkdtempSync(join(tmpdir(), 'pat-gateway-chromium-'));
