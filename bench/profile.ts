@@ -61,7 +61,7 @@ try {
     bareKv: 'bare-kv',
     upstream: 'bare',
     gateway: 'gateway',
-    gatewayFast: 'gateway',
+    floor: 'floor',
   }[scenario.target];
   const url = targetUrl(stack, scenario.target);
   await runSlice(url, scenario.request(), Number(connections), { durationMs: 1000 });

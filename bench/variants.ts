@@ -7,7 +7,17 @@ import { runSlice } from './lib/load';
 import { childPid, cpuNs } from './lib/proc';
 import { miniflare, ROOT, startUpstream } from './lib/stack';
 
-const VARIANTS = ['bare', 'init-dict', 'headers-copy', 'identity-headers', 'timeout', 'relay'];
+const VARIANTS = [
+  'bare',
+  'init-dict',
+  'headers-copy',
+  'request-copy',
+  'identity-headers',
+  'timer-only',
+  'signal-only',
+  'timeout',
+  'relay',
+];
 const [rounds = '8', sliceMs = '1500', connections = '8'] = process.argv.slice(2);
 
 const upstream = await startUpstream();

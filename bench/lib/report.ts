@@ -161,8 +161,7 @@ export function evaluateTargets(
     },
     kv >= 0.8,
   );
-  // Context, not targets: the same ratios against a baseline that pays for the local KV simulator too, and the
-  // proposed Hono-free proxied path.
+  // Context, not targets: the KV path against a baseline that pays for the local KV simulator too.
   const kvReference = cell('bare-kv-read', high)?.reqPerSec ?? Number.NaN;
   const kvRelative = (cell('kv-path', high)?.reqPerSec ?? Number.NaN) / kvReference;
   add(
@@ -175,17 +174,24 @@ export function evaluateTargets(
     },
     kvRelative >= 0.8,
   );
-  const fast = cell('hot-fast-path', high)?.ratioToBare ?? Number.NaN;
-  add(
-    {
-      id: 'context-fast-path',
-      description: `(experiment) hot path without Hono ÷ bare proxy at c=${high}`,
-      value: fast,
-      threshold: 0.9,
-      gate: false,
-    },
-    fast >= 0.9,
-  );
+  // The floor under any gateway that removes the token, measured in the same run: what is left of the 0.9 target
+  // once the forwarding itself is paid for (bench/worker/variants.js).
+  for (const [id, what] of [
+    ['floor-strip', 'copy the headers, drop the token'],
+    ['floor-forwarding', "the gateway's forwarding without verification"],
+  ] as const) {
+    const ratio = cell(id, high)?.ratioToBare ?? Number.NaN;
+    add(
+      {
+        id: `context-${id}`,
+        description: `(context) ${what} ÷ bare proxy at c=${high}`,
+        value: ratio,
+        threshold: 0.9,
+        gate: false,
+      },
+      ratio >= 0.9,
+    );
+  }
 
   const malformed = slices.filter((s) => s.scenario === 'flood-malformed' && s.reads);
   const malformedReads = malformed.reduce((n, s) => n + s.reads!.kv + s.reads!.d1, 0);

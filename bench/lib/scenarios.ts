@@ -4,7 +4,7 @@ import { BODY_LENGTH, generateToken } from '../../src/tokens/format';
 import type { LoadRequest } from './load';
 import type { Stack } from './stack';
 
-export type Target = 'upstream' | 'bare' | 'bareKv' | 'gateway' | 'gatewayKv' | 'gatewayFast';
+export type Target = 'upstream' | 'bare' | 'bareKv' | 'floor' | 'gateway' | 'gatewayKv';
 
 export interface Scenario {
   id: string;
@@ -98,12 +98,20 @@ export function scenarios(
       request: () => ({ path: PATH, headers: bearer(tokens.hot) }),
     },
     {
-      id: 'hot-fast-path',
+      id: 'floor-strip',
       issue: 3,
-      title: 'experiment: hot path without Hono (bench-only)',
-      target: 'gatewayFast',
+      title: 'reference: copy the headers, drop the token, forward',
+      target: 'floor',
       expectStatus: 200,
-      request: () => ({ path: PATH, headers: bearer(tokens.hot) }),
+      request: () => ({ path: PATH, headers: { ...bearer(tokens.hot), 'x-variant': 'headers-copy' } }),
+    },
+    {
+      id: 'floor-forwarding',
+      issue: 3,
+      title: "reference: the gateway's forwarding, no verification",
+      target: 'floor',
+      expectStatus: 200,
+      request: () => ({ path: PATH, headers: { ...bearer(tokens.hot), 'x-variant': 'relay' } }),
     },
     {
       id: 'kv-path',
@@ -190,12 +198,12 @@ export function targetUrl(stack: Stack, target: Target): string {
     bareKv: stack.bareKv,
     gateway: stack.gateway,
     gatewayKv: stack.gatewayKv,
-    gatewayFast: stack.gatewayFast,
+    floor: stack.floor,
   }[target];
 }
 
 export function controlUrl(stack: Stack, target: Target): string | null {
-  if (target === 'gateway' || target === 'gatewayFast') return stack.gatewayControl;
+  if (target === 'gateway') return stack.gatewayControl;
   if (target === 'gatewayKv') return stack.gatewayKvControl;
   return null;
 }

@@ -168,10 +168,13 @@ export interface Stack {
   bare: string;
   /** The bare proxy plus one KV read per request: what the local KV simulator alone costs. */
   bareKv: string;
+  /**
+   * bench/worker/variants.js: forwarding steps without any verification, the floor under any gateway that strips
+   * the token (the request's `x-variant` header picks the step).
+   */
+  floor: string;
   gateway: string;
   gatewayControl: string;
-  /** The same gateway Worker through the bench-only FastPath entrypoint (a proposal: no Hono on proxied paths). */
-  gatewayFast: string;
   /** A second gateway Worker (own isolate) with CACHE_TTL_SECONDS=0: every verification reads KV. */
   gatewayKv: string;
   gatewayKvControl: string;
@@ -218,11 +221,7 @@ export async function startStack(script: string, options: StackOptions = {}): Pr
     name,
     modules: [{ type: 'ESModule', path: script }],
     bindings: gatewayVars(upstream.url, secrets, { ...options.extraVars, ...extra }),
-    unsafeDirectSockets: [
-      ...direct,
-      { host: '127.0.0.1', port: 0, entrypoint: 'BenchControl' },
-      { host: '127.0.0.1', port: 0, entrypoint: 'FastPath' },
-    ],
+    unsafeDirectSockets: [...direct, { host: '127.0.0.1', port: 0, entrypoint: 'BenchControl' }],
   });
   const workers = [gateway('gateway', {})];
   for (const other of options.otherGateways ?? [])
@@ -247,6 +246,11 @@ export async function startStack(script: string, options: StackOptions = {}): Pr
         ...storage,
         name: 'bare-kv',
         bindings: { UPSTREAM: upstream.url, KV_KEY: KV_REFERENCE_KEY },
+      } as never,
+      {
+        ...bare,
+        name: 'floor',
+        modules: [{ type: 'ESModule', path: join(ROOT, 'bench/worker/variants.js') }],
       } as never,
     );
   }
@@ -276,9 +280,9 @@ export async function startStack(script: string, options: StackOptions = {}): Pr
       upstream: upstream.url,
       gateway: await url('gateway'),
       gatewayControl: await url('gateway', 'BenchControl'),
-      gatewayFast: await url('gateway', 'FastPath'),
       bare: options.gatewayOnly ? '' : await url('bare'),
       bareKv: options.gatewayOnly ? '' : await url('bare-kv'),
+      floor: options.gatewayOnly ? '' : await url('floor'),
       gatewayKv: options.gatewayOnly ? '' : await url('gateway-kv'),
       gatewayKvControl: options.gatewayOnly ? '' : await url('gateway-kv', 'BenchControl'),
       secrets,

@@ -67,6 +67,28 @@ export default {
         return fetch(target, { method: request.method, headers: request.headers, redirect: 'manual' });
       case 'headers-copy':
         return send(request, copy(), false, target);
+      case 'request-copy': {
+        const upstream = new Request(target, request);
+        for (const name of ['host', 'authorization', 'x-variant']) upstream.headers.delete(name);
+        return fetch(upstream);
+      }
+      case 'timer-only': {
+        const timer = setTimeout(() => {}, 30_000);
+        try {
+          return await send(request, withIdentity(), false, target);
+        } finally {
+          clearTimeout(timer);
+        }
+      }
+      case 'signal-only': {
+        const controller = new AbortController();
+        return fetch(target, {
+          method: request.method,
+          headers: withIdentity(),
+          redirect: 'manual',
+          signal: controller.signal,
+        });
+      }
       case 'identity-headers':
         return send(request, withIdentity(), false, target);
       case 'timeout':
