@@ -16,6 +16,8 @@ const VARIANTS = [
   'timer-only',
   'signal-only',
   'timeout',
+  'request-copy-timeout',
+  'init-headers-timeout',
   'relay',
 ];
 const [rounds = '8', sliceMs = '1500', connections = '8'] = process.argv.slice(2);

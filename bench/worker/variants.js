@@ -72,6 +72,35 @@ export default {
         for (const name of ['host', 'authorization', 'x-variant']) upstream.headers.delete(name);
         return fetch(upstream);
       }
+      case 'request-copy-timeout': {
+        const upstream = new Request(target, request);
+        for (const name of ['host', 'authorization', 'x-variant']) upstream.headers.delete(name);
+        for (const [name, value] of IDENTITY) upstream.headers.set(name, value);
+        const controller = new AbortController();
+        const timer = setTimeout(() => controller.abort(), 30_000);
+        try {
+          return await fetch(upstream, { signal: controller.signal });
+        } finally {
+          clearTimeout(timer);
+        }
+      }
+      case 'init-headers-timeout': {
+        const controller = new AbortController();
+        const timer = setTimeout(() => controller.abort(), 30_000);
+        const upstream = new Request(target, {
+          method: request.method,
+          headers: request.headers,
+          redirect: 'manual',
+          signal: controller.signal,
+        });
+        for (const name of ['host', 'authorization', 'x-variant']) upstream.headers.delete(name);
+        for (const [name, value] of IDENTITY) upstream.headers.set(name, value);
+        try {
+          return await fetch(upstream);
+        } finally {
+          clearTimeout(timer);
+        }
+      }
       case 'timer-only': {
         const timer = setTimeout(() => {}, 30_000);
         try {
