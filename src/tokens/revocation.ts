@@ -142,7 +142,8 @@ export async function revokeMany(
 
 /**
  * Leak reports (as GitHub's credential revocation API): revokes every live token among `candidates`, reason
- * `leaked`. Malformed strings cost nothing; well-formed ones are looked up by hash, never stored.
+ * `leaked`. A reported token that was already revoked by hand (restorable) is marked `leaked` too, so it can never
+ * be restored. Malformed strings cost nothing; well-formed ones are looked up by hash, never stored.
  */
 export async function revokeLeaked(deps: ServiceDeps, candidates: string[]): Promise<number> {
   const { config } = deps;
@@ -151,16 +152,38 @@ export async function revokeLeaked(deps: ServiceDeps, candidates: string[]): Pro
   const hashes = (
     await Promise.all(wellFormed.flatMap((token) => peppers.map((p) => hashToken(token, p))))
   ).filter(Boolean);
-  const rows: TokenRow[] = [];
+  const live: TokenRow[] = [];
   for (let i = 0; i < hashes.length; i += 90) {
     const chunk = hashes.slice(i, i + 90);
-    rows.push(
-      ...(await deps.db
-        .select()
-        .from(tokens)
-        .where(and(inArray(tokens.secretHash, chunk), isNull(tokens.revokedAt)))
-        .all()),
-    );
+    const rows = await deps.db.select().from(tokens).where(inArray(tokens.secretHash, chunk)).all();
+    live.push(...rows.filter((row) => row.revokedAt === null));
+    const restorable = rows.filter((row) => row.revokedAt !== null && RESTORABLE.has(row.revokeReason ?? ''));
+    if (restorable.length) await markLeaked(deps, restorable);
   }
-  return (await revokeMany(deps, rows, 'leaked')).length;
+  return (await revokeMany(deps, live, 'leaked')).length;
+}
+
+/**
+ * Makes revocations final: a token its owner or an admin revoked, and that was then reported leaked, gets reason
+ * `leaked` (restore answers 409 not_restorable) and a `token.leak_reported` event. Only rows still revoked with a
+ * restorable reason change (a concurrent restore wins, and is then revoked by the next report).
+ */
+async function markLeaked(deps: ServiceDeps, rows: TokenRow[]) {
+  const { db, now, ctx } = deps;
+  const stillRestorable = and(
+    inArray(
+      tokens.id,
+      rows.map((row) => row.id),
+    ),
+    isNotNull(tokens.revokedAt),
+    inArray(tokens.revokeReason, [...RESTORABLE]),
+  );
+  await db.batch([
+    db.insert(auditEvents).select(
+      sql`select 'evt_' || lower(hex(randomblob(10))), ${now}, 'token.leak_reported', ${ctx.actor.id}, ${ctx.actor.kind},
+        ${ctx.actor.tokenId ?? null}, ${tokens.ownerId}, 'token', ${tokens.id}, ${ctx.ip}, ${ctx.userAgent?.slice(0, 512) ?? null},
+        json_object('reason', 'leaked', 'previous_reason', ${tokens.revokeReason}), ${ctx.requestId} from ${tokens} where ${stillRestorable}`,
+    ),
+    db.update(tokens).set({ revokeReason: 'leaked', updatedAt: now }).where(stillRestorable),
+  ]);
 }

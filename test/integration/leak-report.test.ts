@@ -108,17 +108,38 @@ describe('what exists is revoked', () => {
     await expectProblem(await echo(created.token), 401, 'invalid_token');
   });
 
-  it('an already revoked token keeps its reason and gets no second event; other tokens are untouched', async () => {
+  it('a token revoked by hand and then reported becomes leaked: no longer restorable, no second revocation', async () => {
     const { user, created } = await knownUserWithToken();
     const bystander = await createToken(user.jwt);
     await postJson(`/tokens/${created.id}/revoke`, user.jwt);
     const marker = await knownUserWithToken();
     await report([created.token, marker.created.token]);
     await revokedAs(marker.user.jwt, marker.created.id); // the report has been processed
-    expect(await tokenRow(created.id)).toMatchObject({ revoke_reason: 'user' });
+    expect(await tokenRow(created.id)).toMatchObject({ revoke_reason: 'leaked' });
     expect(await tokenRow(bystander.id)).toMatchObject({ revoked_at: null });
+    await expectProblem(await postJson(`/tokens/${created.id}/restore`, user.jwt), 409, 'not_restorable');
+    await expectProblem(await echo(created.token), 401, 'invalid_token');
     const admin = await knownUser('admin');
     expect(await adminAudit(admin, { target_id: created.id, action: 'token.revoked' })).toHaveLength(1);
+    const marked = await adminAudit(admin, { target_id: created.id, action: 'token.leak_reported' });
+    expect(marked).toHaveLength(1);
+    expect(marked[0]).toMatchObject({
+      actor: { id: null, kind: 'anonymous' },
+      owner_id: user.id,
+      detail: { reason: 'leaked', previous_reason: 'user' },
+    });
+  });
+
+  it('a token revoked for good (rotated) keeps its reason when reported', async () => {
+    const { user, created } = await knownUserWithToken();
+    const rotated = await postJson(`/tokens/${created.id}/rotate`, user.jwt);
+    expect(rotated.status).toBe(201);
+    const marker = await knownUserWithToken();
+    await report([created.token, marker.created.token]);
+    await revokedAs(marker.user.jwt, marker.created.id);
+    expect(await tokenRow(created.id)).toMatchObject({ revoke_reason: 'rotated' });
+    const admin = await knownUser('admin');
+    expect(await adminAudit(admin, { target_id: created.id, action: 'token.leak_reported' })).toHaveLength(0);
   });
 });
 
