@@ -9,7 +9,8 @@ import { NO_STORE, serviceDeps } from './deps';
 import { errorResponses, TokenResource, toTokenResource } from './schemas';
 
 // The calling PAT itself (GitLab's /personal_access_tokens/self): inspect it, or revoke it (for example from a
-// CI job that suspects a leak). Only a PAT can call these.
+// CI job that suspects a leak). Only a PAT can call these, and holding it is the authority: a service token can
+// see and revoke itself although its service account's role has no rights on service tokens.
 
 function selfTokenId(c: Context<AppEnv>): string {
   const { tokenId } = c.get('caller');
@@ -51,12 +52,12 @@ const revokeRoute = createRoute({
 export function registerSelfRoutes(app: OpenAPIHono<AppEnv>) {
   app.openapi(getRoute, async (c) => {
     const deps = serviceDeps(c);
-    const row = (await loadToken(deps, c.get('caller').principal, selfTokenId(c), 'view')).row;
+    const row = (await loadToken(deps, c.get('caller').principal, selfTokenId(c), 'view', true)).row;
     return c.json(toTokenResource(row, deps.now), 200, NO_STORE);
   });
   app.openapi(revokeRoute, async (c) => {
     const deps = serviceDeps(c);
-    const row = await revokeToken(deps, c.get('caller').principal, selfTokenId(c));
+    const row = await revokeToken(deps, c.get('caller').principal, selfTokenId(c), true);
     return c.json(toTokenResource(row, deps.now), 200, NO_STORE);
   });
 }

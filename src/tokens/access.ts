@@ -29,17 +29,20 @@ export async function findPrincipal(db: DrizzleD1Database, id: string): Promise<
 
 /**
  * The token and its owner, if the actor may do `action` to it: 404 when they may not even see it (no existence
- * oracle), 403 when they see it but may not do this.
+ * oracle), 403 when they see it but may not do this. `presented`: the actor authenticated with this very token,
+ * which is all the authority needed to view or revoke it (/tokens/self), whatever the matrix says about its type.
  */
 export async function loadToken(
   deps: ServiceDeps,
   actor: Principal,
   id: string,
   action: TokenAction,
+  presented = false,
 ): Promise<{ row: TokenRow; owner: Principal }> {
   const row = await findToken(deps.db, id);
   if (!row) throw notFound();
-  const decision = decide(actor, action, row);
+  const decision =
+    presented && (action === 'view' || action === 'revoke') ? 'allowed' : decide(actor, action, row);
   if (decision === 'hidden') throw notFound();
   if (decision === 'denied')
     throw forbidden('not_permitted', `Your role (${actor.role}) may not ${action} this token.`);

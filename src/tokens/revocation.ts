@@ -15,9 +15,10 @@ import { tokenStatus } from './state';
 /** Reasons a revocation can be undone; rotation, leak reports and inactivity are final. */
 const RESTORABLE = new Set(['user', 'admin']);
 
-export async function revokeToken(deps: ServiceDeps, actor: Principal, id: string) {
+/** `presented`: the actor authenticated with this very token (/tokens/self/revoke). */
+export async function revokeToken(deps: ServiceDeps, actor: Principal, id: string, presented = false) {
   const { now, ctx } = deps;
-  const { row, owner } = await loadToken(deps, actor, id, 'revoke');
+  const { row, owner } = await loadToken(deps, actor, id, 'revoke', presented);
   if (row.revokedAt !== null) {
     // A retry of a revocation whose answer was lost: make sure the caches know, then say so.
     await publish(deps, row, owner, 'revoked');

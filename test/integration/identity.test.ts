@@ -2,6 +2,7 @@ import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import { resetIsolateCache } from '../../src/auth/token-cache';
 import { bearer, call, createToken, jwtFor, uniqueUser } from '../helpers';
+import { echo, serviceSetup } from './admin-support';
 import {
   API,
   currentUserWithPat,
@@ -169,6 +170,21 @@ describe('POST /tokens/self/revoke', () => {
     const { user, created } = await userWithToken();
     await expectProblem(await postJson('/tokens/self/revoke', user.jwt), 400, 'pat_required');
     expect(await tokenRow(created.id)).toMatchObject({ revoked_at: null });
+  });
+
+  // Holding the token is the authority: a service account's role (member by default) has no rights on service
+  // tokens, but a service token can still see and revoke itself, as a CI job that suspects a leak would.
+  it('works for a service token of a member service account, which then stops working at the gateway', async () => {
+    const { admin, created } = await serviceSetup('member');
+    const headers = { 'x-pat': created.token };
+    const self = await expectJson<TokenBody>(await call(`${API}/tokens/self`, { headers }), 200);
+    expect(self).toMatchObject({ id: created.id, status: 'active' });
+    expect((await echo(created.token)).status).toBe(200);
+    const res = await call(`${API}/tokens/self/revoke`, { method: 'POST', headers });
+    expect(await expectJson<TokenBody>(res, 200)).toMatchObject({ id: created.id, status: 'revoked' });
+    await expectProblem(await echo(created.token), 401, 'invalid_token');
+    // An admin can still restore it (a hand revocation, not a final one).
+    expect((await postJson(`/tokens/${created.id}/restore`, admin.jwt)).status).toBe(200);
   });
 
   it('answers 401 to an already revoked PAT', async () => {
