@@ -1,6 +1,7 @@
 import { eq } from 'drizzle-orm';
 import type { Context } from 'hono';
 import { Hono } from 'hono';
+import { z } from 'zod';
 import { serviceDeps } from '../api/deps';
 import { type PrincipalRow, principals } from '../db/schema';
 import type { AppEnv } from '../env';
@@ -50,24 +51,38 @@ function toScimUser(row: PrincipalRow, baseUrl: string) {
   };
 }
 
+/** A PatchOp message (RFC 7644 §3.5.2), as far as this subset reads it; anything else is a 400, never a 500. */
+const PatchOp = z.object({
+  schemas: z.array(z.unknown()).refine((schemas) => schemas.includes(PATCH_SCHEMA)),
+  Operations: z.array(
+    z.object({ op: z.string(), path: z.string().optional(), value: z.unknown().optional() }),
+  ),
+});
+
 /** `active` from a PatchOp: `{op: replace, path: active, value: false}` or `{op: replace, value: {active: false}}`. */
 function activeFromPatch(body: unknown): boolean | null {
-  const ops = (body as { schemas?: unknown; Operations?: unknown })?.Operations;
-  if (!Array.isArray(ops) || !(body as { schemas: unknown[] }).schemas?.includes?.(PATCH_SCHEMA)) return null;
+  const parsed = PatchOp.safeParse(body);
+  if (!parsed.success) return null;
   let active: boolean | null = null;
-  for (const op of ops as { op?: string; path?: string; value?: unknown }[]) {
-    if (typeof op?.op !== 'string' || !['replace', 'add'].includes(op.op.toLowerCase())) return null;
+  for (const op of parsed.data.Operations) {
+    if (!['replace', 'add'].includes(op.op.toLowerCase())) return null;
     const value =
-      op.path?.toLowerCase() === 'active' ? op.value : (op.value as { active?: unknown } | undefined)?.active;
+      op.path === undefined
+        ? typeof op.value === 'object' && op.value !== null
+          ? (op.value as { active?: unknown }).active
+          : undefined
+        : op.path.toLowerCase() === 'active'
+          ? op.value
+          : undefined;
     // Some providers send "False" as a string.
-    const parsed =
+    const flag =
       typeof value === 'boolean'
         ? value
         : typeof value === 'string'
           ? { true: true, false: false }[value.toLowerCase()]
           : undefined;
-    if (parsed === undefined) return null;
-    active = parsed;
+    if (flag === undefined) return null;
+    active = flag;
   }
   return active;
 }

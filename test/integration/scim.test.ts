@@ -174,6 +174,16 @@ describe('PATCH /scim/v2/Users/{id} — deprovisioning', () => {
       { schemas: [SCIM_PATCH], Operations: [{ op: 'replace', path: 'active', value: 'maybe' }] },
       { schemas: [SCIM_PATCH], Operations: [] },
       { Operations: [{ op: 'replace', path: 'active', value: false }] },
+      // Wrong JSON types anywhere: still a SCIM 400, never a 500.
+      { schemas: [SCIM_PATCH], Operations: [{ op: 'replace', path: 5, value: false }] },
+      { schemas: { includes: 1 }, Operations: [] },
+      { schemas: SCIM_PATCH, Operations: [{ op: 'replace', path: 'active', value: false }] },
+      { schemas: [SCIM_PATCH], Operations: [{ op: 7, path: 'active', value: false }] },
+      { schemas: [SCIM_PATCH], Operations: [null] },
+      { schemas: [SCIM_PATCH], Operations: { op: 'replace', path: 'active', value: false } },
+      { schemas: [SCIM_PATCH], Operations: [{ op: 'replace', value: 'false' }] },
+      [SCIM_PATCH],
+      null,
     ];
     for (const json of bodies) {
       await scimError(await scim(`/Users/${user.id}`, { method: 'PATCH', json }), 400, 'invalidValue');
