@@ -27,6 +27,7 @@ const route = createRoute({
   path: '/dev/session',
   tags: ['Development'],
   summary: 'Get a development identity (local only)',
+  security: [],
   description:
     'Returns a management JWT for any user and role. Answers 404 unless the deployment is in development mode.',
   request: { body: { required: true, content: { 'application/json': { schema: DevSessionBody } } } },

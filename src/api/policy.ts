@@ -33,6 +33,7 @@ const route = createRoute({
   path: '/policy',
   tags: ['Policy'],
   summary: 'The token policy',
+  security: [],
   description:
     'Read-only, unauthenticated: the rules a UI needs to render the create form. Dates are computed at request time (UTC).',
   responses: { 200: { description: 'The policy.', content: { 'application/json': { schema: Policy } } } },

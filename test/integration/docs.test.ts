@@ -48,6 +48,23 @@ describe('GET /openapi.json', () => {
     expect(schemes?.bearer).toMatchObject({ type: 'http', scheme: 'bearer' });
   });
 
+  // The spec's `security` is what clients generate their auth from: check it against what each operation does.
+  it('documents exactly the operations that answer 401 without credentials as needing them', async () => {
+    const doc = await openApi();
+    const wrong: string[] = [];
+    for (const [path, methods] of Object.entries(doc.paths)) {
+      for (const [method, operation] of Object.entries(methods)) {
+        const security = (operation.security ?? doc.security) as unknown[];
+        const url = path.replace(/\{[^}]+\}/g, 'tok_00000000000000000000');
+        const body = method === 'get' || method === 'delete' ? {} : { json: {} };
+        const res = await call(url, { method: method.toUpperCase(), ...body });
+        if ((res.status === 401) !== security.length > 0)
+          wrong.push(`${method.toUpperCase()} ${path}: ${res.status}, security ${JSON.stringify(security)}`);
+      }
+    }
+    expect(wrong).toEqual([]);
+  });
+
   it('describes the token resource without any secret field, and the secret only on creation', async () => {
     const doc = await openApi();
     type Schema = { properties?: Json; allOf?: Schema[] };
