@@ -1,4 +1,5 @@
 import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
+import type { MiddlewareHandler } from 'hono';
 import type { AppEnv } from '../env';
 import { managementAuth } from '../http/authenticate';
 import { rotateToken } from '../tokens/service';
@@ -17,6 +18,16 @@ const RotateTokenBody = z
   .strict()
   .openapi('RotateTokenRequest');
 
+/**
+ * The body is optional, and many clients send an empty one labelled application/json: that counts as no body
+ * rather than malformed JSON. Hono caches the body as text and parses JSON from that cache, so the validator then
+ * parses `{}` (test/integration/tokens-rotate.test.ts guards this against a Hono upgrade).
+ */
+const emptyBodyIsNone: MiddlewareHandler<AppEnv> = async (c, next) => {
+  if ((await c.req.text()).trim() === '') c.req.bodyCache.text = Promise.resolve('{}');
+  await next();
+};
+
 const route = createRoute({
   method: 'post',
   path: '/tokens/{id}/rotate',
@@ -24,7 +35,7 @@ const route = createRoute({
   summary: 'Rotate a token',
   description:
     'Issues a new secret with the same name, description and scopes; the old token is revoked (reason `rotated`) and the new one links to it through `rotated_from_id`. The body is optional.',
-  middleware: [managementAuth()] as const,
+  middleware: [managementAuth(), emptyBodyIsNone] as const,
   request: {
     params: TokenIdParam,
     body: { required: false, content: { 'application/json': { schema: RotateTokenBody } } },

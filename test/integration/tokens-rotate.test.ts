@@ -111,6 +111,19 @@ describe('POST /tokens/{id}/rotate — happy path', () => {
     expect(fresh.scopes).toEqual(['read']);
   });
 
+  // The body is optional; clients often label an empty one application/json (curl -H, fetch wrappers).
+  it('takes an empty body labelled application/json as no body', async () => {
+    for (const body of [undefined, '', ' \n']) {
+      const { user, created } = await userWithToken();
+      const res = await call(`${API}/tokens/${created.id}/rotate`, {
+        method: 'POST',
+        headers: { ...bearer(user.jwt), 'Content-Type': 'application/json' },
+        ...(body === undefined ? {} : { body }),
+      });
+      expect(await expectJson<TokenBody>(res, 201)).toMatchObject({ rotated_from_id: created.id });
+    }
+  });
+
   it('rotates an expired token into an active one', async () => {
     const { user, created } = await userWithToken();
     await expireInD1(created.id);
