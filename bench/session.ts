@@ -2,6 +2,7 @@
 // build → start workerd + upstream → create tokens → check every scenario answers as expected → warm up →
 // interleaved rounds (each round runs a short slice of every scenario at every concurrency, in a rotated order,
 // so machine drift lands on all of them alike) → micro-benchmark → memory run → table + JSON.
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -57,6 +58,19 @@ function parseOptions(argv: string[]): Options {
   };
 }
 
+/** The commit measured, with `+changes` when the working tree differs from it (so a result names its code). */
+function gitCommit(): string {
+  const git = (...args: string[]) => execFileSync('git', args, { cwd: ROOT, encoding: 'utf8' }).trim();
+  try {
+    return (
+      git('rev-parse', '--short', 'HEAD') +
+      (git('status', '--porcelain', '--', 'src', 'bench', 'wrangler.toml') ? '+changes' : '')
+    );
+  } catch {
+    return 'unknown';
+  }
+}
+
 function stamp() {
   return new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
 }
@@ -70,6 +84,7 @@ async function main() {
   const started = Date.now();
   const environment = {
     date: new Date().toISOString(),
+    commit: gitCommit(),
     cpu: cpus()[0]?.model ?? 'unknown',
     cores: cpus().length,
     memoryGiB: Math.round(totalmem() / 2 ** 30),

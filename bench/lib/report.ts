@@ -267,7 +267,7 @@ export function renderReport(report: {
   const lines: string[] = [];
   const env = report.environment;
   lines.push(
-    `${env.cpu} × ${env.cores}, Node ${env.node}, workerd ${env.workerd}, miniflare ${env.miniflare}, wrangler ${env.wrangler}`,
+    `${env.cpu} × ${env.cores}, Node ${env.node}, workerd ${env.workerd}, miniflare ${env.miniflare}, wrangler ${env.wrangler}, commit ${env.commit}`,
   );
   lines.push('');
   lines.push(

@@ -20,11 +20,15 @@ const RotateTokenBody = z
 
 /**
  * The body is optional, and many clients send an empty one labelled application/json: that counts as no body
- * rather than malformed JSON. Hono caches the body as text and parses JSON from that cache, so the validator then
- * parses `{}` (test/integration/tokens-rotate.test.ts guards this against a Hono upgrade).
+ * rather than malformed JSON. The request the validator sees then carries no Content-Type, so it validates `{}`.
  */
 const emptyBodyIsNone: MiddlewareHandler<AppEnv> = async (c, next) => {
-  if ((await c.req.text()).trim() === '') c.req.bodyCache.text = Promise.resolve('{}');
+  const raw = c.req.raw;
+  if (raw.headers.has('content-type') && (await c.req.text()).trim() === '') {
+    const headers = new Headers(raw.headers);
+    headers.delete('content-type');
+    c.req.raw = new Request(raw.url, { method: raw.method, headers });
+  }
   await next();
 };
 
