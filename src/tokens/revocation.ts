@@ -159,32 +159,42 @@ export async function revokeLeaked(deps: ServiceDeps, candidates: string[]): Pro
     const rows = await deps.db.select().from(tokens).where(inArray(tokens.secretHash, chunk)).all();
     live.push(...rows.filter((row) => row.revokedAt === null));
     const restorable = rows.filter((row) => row.revokedAt !== null && RESTORABLE.has(row.revokeReason ?? ''));
-    if (restorable.length) await markLeaked(deps, restorable);
+    if (restorable.length) live.push(...(await markLeaked(deps, restorable)));
   }
   return (await revokeMany(deps, live, 'leaked')).length;
 }
 
 /**
  * Makes revocations final: a token its owner or an admin revoked, and that was then reported leaked, gets reason
- * `leaked` (restore answers 409 not_restorable) and a `token.leak_reported` event. Only rows still revoked with a
- * restorable reason change (a concurrent restore wins, and is then revoked by the next report).
+ * `leaked` (restore answers 409 not_restorable) and a `token.leak_reported` event. Returns the tokens restored in
+ * the meantime, which are live again: the caller revokes them as leaked.
  */
-async function markLeaked(deps: ServiceDeps, rows: TokenRow[]) {
+async function markLeaked(deps: ServiceDeps, rows: TokenRow[]): Promise<TokenRow[]> {
   const { db, now, ctx } = deps;
+  const ids = rows.map((row) => row.id);
   const stillRestorable = and(
-    inArray(
-      tokens.id,
-      rows.map((row) => row.id),
-    ),
+    inArray(tokens.id, ids),
     isNotNull(tokens.revokedAt),
     inArray(tokens.revokeReason, [...RESTORABLE]),
   );
-  await db.batch([
+  const [, marked] = await db.batch([
     db.insert(auditEvents).select(
       sql`select 'evt_' || lower(hex(randomblob(10))), ${now}, 'token.leak_reported', ${ctx.actor.id}, ${ctx.actor.kind},
         ${ctx.actor.tokenId ?? null}, ${tokens.ownerId}, 'token', ${tokens.id}, ${ctx.ip}, ${ctx.userAgent?.slice(0, 512) ?? null},
         json_object('reason', 'leaked', 'previous_reason', ${tokens.revokeReason}), ${ctx.requestId} from ${tokens} where ${stillRestorable}`,
     ),
-    db.update(tokens).set({ revokeReason: 'leaked', updatedAt: now }).where(stillRestorable),
+    db
+      .update(tokens)
+      .set({ revokeReason: 'leaked', updatedAt: now })
+      .where(stillRestorable)
+      .returning({ id: tokens.id }),
   ]);
+  const done = new Set((marked as { id: string }[]).map((row) => row.id));
+  const missed = ids.filter((id) => !done.has(id));
+  if (missed.length === 0) return [];
+  return db
+    .select()
+    .from(tokens)
+    .where(and(inArray(tokens.id, missed), isNull(tokens.revokedAt)))
+    .all();
 }
