@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { compileRoutes, type Route, routesSchema } from './gateway/routes-config';
+import { p256KeyProblem } from './lib/p256';
 import { PREFIX_PATTERN } from './tokens/format';
 import type { Pepper } from './tokens/hash';
 import { POLICY_PRESETS, type PolicyPresetName, type TokenPolicy, tokenPolicySchema } from './tokens/policy';
@@ -67,6 +68,9 @@ const policyInput = z.preprocess(
     .strict(),
 );
 
+/** JWK members that hold private key material (RFC 7518 §6.2.2, §6.3.2, §6.4). */
+const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
+
 const rawSchema = z.object({
   ENVIRONMENT: z.enum(['development', 'production']).default('production'),
   /** Development only: enables POST /api/v1/dev/session and the UI's dev sign-in. */
@@ -117,11 +121,26 @@ const rawSchema = z.object({
         d: z.string(),
         kid: z.string().min(1).max(128),
       })
-      .passthrough(),
+      .passthrough()
+      .superRefine((jwk, ctx) => {
+        const problem = p256KeyProblem(jwk);
+        if (problem) ctx.addIssue({ code: 'custom', message: problem });
+      }),
   ).optional(),
   /** Retired public keys still published in the JWKS while upstreams may hold tokens signed with them (JSON array). */
   GATEWAY_PREVIOUS_PUBLIC_KEYS: json(
-    z.array(z.object({ kty: z.string(), kid: z.string() }).passthrough()).max(5),
+    z
+      .array(
+        z
+          .object({ kty: z.string(), kid: z.string() })
+          .passthrough()
+          // This list is published as is: a private JWK pasted here (the old GATEWAY_SIGNING_KEY, say) would let
+          // anyone sign identities the upstreams trust.
+          .refine((jwk) => !PRIVATE_JWK_MEMBERS.some((member) => member in jwk), {
+            message: `must hold public keys only: remove the private members (${PRIVATE_JWK_MEMBERS.join(', ')})`,
+          }),
+      )
+      .max(5),
   ).default([]),
   GATEWAY_ISSUER: z.string().min(1).default('pat-gateway'),
   GATEWAY_JWT_TTL_SECONDS: int(10, 3600).default(60),
@@ -202,6 +221,9 @@ function buildPolicy(input: z.infer<typeof policyInput>, ctx: z.RefinementCtx): 
   }
   return parsed.data;
 }
+
+/** Every variable the configuration reads (README's Configuration table lists them all; a test checks). */
+export const CONFIG_VARIABLES = Object.keys(rawSchema.shape);
 
 const configSchema = rawSchema.transform((raw, ctx) => {
   const production = raw.ENVIRONMENT === 'production';

@@ -142,6 +142,11 @@ export function compileRoutes(
       );
     }
     const scopesByMethod = Array.isArray(route.scopes) ? { '*': route.scopes } : route.scopes;
+    // Fail closed: a map that names GET and POST must say what PUT, PATCH and DELETE need, or they would need nothing.
+    if (!('*' in scopesByMethod))
+      problems.push(
+        `${label}: scopes per method needs a "*" entry for the methods it does not name (write "*": [] to require no scope)`,
+      );
     for (const scope of Object.values(scopesByMethod).flat()) {
       if (!knownScopes.includes(scope))
         problems.push(`${label}: scope "${scope}" is not in ROLE_SCOPES (known: ${knownScopes.join(', ')})`);

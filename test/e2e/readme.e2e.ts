@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, it } from 'node:test';
 import { ROOT } from '../../scripts/local';
+import { CONFIG_VARIABLES } from '../../src/config';
 import { type Harness, startHarness } from './harness';
 
 let h: Harness;
@@ -41,4 +42,14 @@ it('the README walk-through works verbatim', async () => {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+it("the README's Configuration table names every variable the configuration reads", () => {
+  const readme = readFileSync(`${ROOT}README.md`, 'utf8');
+  const start = readme.indexOf('## Configuration');
+  const table = readme.slice(start, readme.indexOf('\n## ', start + 1));
+  assert.deepEqual(
+    CONFIG_VARIABLES.filter((name) => !table.includes(`\`${name}\``)),
+    [],
+  );
 });

@@ -13,13 +13,13 @@ const DEV = {
   AUTH_AUDIENCE: 'pat-gateway-config-unit',
   AUTH_HS256_SECRET: HS_SECRET,
 };
-// Shape-checked only by the config schema; never used to sign anything here.
+// A P-256 key generated for this test only; never used to sign anything here.
 const SIGNING_KEY = {
   kty: 'EC',
   crv: 'P-256',
-  x: 'config-unit-x',
-  y: 'config-unit-y',
-  d: 'config-unit-d',
+  x: 'H-srTdJYIGPVnnUIWrg4tBKBmV-fPN2TOh6C19MhNW8',
+  y: '8LeT5fI0fEDNXhu9AHZhvuvoClfHL1RFoAOStsHhiCI',
+  d: 'jLADxDtgKnjX-L8SJCrQYki9qX_bygol7SFC5pDy3BU',
   kid: 'cfg-1',
 };
 const PROD = { ...DEV, ENVIRONMENT: 'production', GATEWAY_SIGNING_KEY: JSON.stringify(SIGNING_KEY) };
@@ -89,6 +89,53 @@ describe('parseConfig', () => {
       expect.stringMatching(/^GATEWAY_SIGNING_KEY: is a local development key/),
     ]);
     expect(parseConfig(PROD).environment).toBe('production');
+  });
+
+  it('refuses a GATEWAY_SIGNING_KEY whose numbers cannot be a P-256 key, naming the variable', () => {
+    const flip = (value: string) => (value[0] === 'A' ? 'B' : 'A') + value.slice(1);
+    const bad = [
+      { ...SIGNING_KEY, x: 'abc', y: 'def', d: 'ghi' },
+      { ...SIGNING_KEY, x: flip(SIGNING_KEY.x) },
+      { ...SIGNING_KEY, d: 'A'.repeat(43) },
+      { ...SIGNING_KEY, y: `${SIGNING_KEY.y}=` },
+    ];
+    for (const key of bad) {
+      const problems = problemsOf({ ...PROD, GATEWAY_SIGNING_KEY: JSON.stringify(key) });
+      expect(problems, JSON.stringify(key)).toEqual([
+        expect.stringMatching(/^GATEWAY_SIGNING_KEY: .*(P-256|32 bytes)/),
+      ]);
+      expect(problems.join('\n')).not.toContain(SIGNING_KEY.d.slice(0, 8));
+    }
+  });
+
+  it('refuses private key material in GATEWAY_PREVIOUS_PUBLIC_KEYS, which is published', () => {
+    const { d: _, ...publicKey } = SIGNING_KEY;
+    const ok = parseConfig({
+      ...PROD,
+      GATEWAY_PREVIOUS_PUBLIC_KEYS: JSON.stringify([{ ...publicKey, kid: 'old' }]),
+    });
+    expect(ok.gateway.previousPublicKeys).toHaveLength(1);
+    const leaked = JSON.stringify([{ ...SIGNING_KEY, kid: 'old' }]);
+    const problems = problemsOf({ ...PROD, GATEWAY_PREVIOUS_PUBLIC_KEYS: leaked });
+    expect(problems).toEqual([
+      expect.stringMatching(/^GATEWAY_PREVIOUS_PUBLIC_KEYS\.0: must hold public keys only/),
+    ]);
+    expect(problems.join('\n')).not.toContain(SIGNING_KEY.d.slice(0, 8));
+  });
+
+  it('refuses per-method route scopes without a "*" entry (unnamed methods would need no scope)', () => {
+    const route = (scopes: unknown) =>
+      JSON.stringify([
+        { name: 'svc', match: { path_prefix: '/svc' }, upstream: { url: 'https://up.test' }, scopes },
+      ]);
+    expect(problemsOf({ ...DEV, ROUTES: route({ GET: ['read'], POST: ['write'] }) })).toEqual([
+      expect.stringMatching(/^ROUTES\[0\] \(svc\): scopes per method needs a "\*" entry/),
+    ]);
+    const open = parseConfig({ ...DEV, ROUTES: route({ GET: ['read'], '*': [] }) });
+    expect(open.routes[0]!.scopesByMethod).toEqual({ GET: ['read'], '*': [] });
+    expect(parseConfig({ ...DEV, ROUTES: route(['read']) }).routes[0]!.scopesByMethod).toEqual({
+      '*': ['read'],
+    });
   });
 
   it('needs AUTH_JWKS_URL or AUTH_HS256_SECRET; production needs https for the JWKS', () => {
