@@ -1,5 +1,5 @@
-// Browser checks beyond the main journey: the phone layout, keyboard use and pagination. Each signs in as its own
-// user, so none depends on another's data.
+// Browser checks beyond the main journey: the phone layout, keyboard use, pagination and an admin's revocation.
+// Each signs in as its own user, so none depends on another's data.
 import assert from 'node:assert/strict';
 import {
   apiAs,
@@ -96,6 +96,36 @@ export async function pagination(kit: Kit): Promise<void> {
   assert.equal(await rows.count(), 20);
   await page.locator('#mine-status').selectOption('revoked');
   await page.getByRole('heading', { name: 'No matching tokens' }).waitFor();
+  assert.deepEqual(problems, []);
+  await page.close();
+}
+
+/** A token an admin revoked shows no Restore button to its member owner: only an admin can undo that. */
+export async function adminRevocation(kit: Kit): Promise<void> {
+  const { page, problems } = await newPage(kit);
+  await signIn(kit, page, unique('revoked'), 'member');
+  const jwt = await sessionJwt(kit);
+  const byAdmin = await apiAs(kit, jwt, 'POST', '/tokens', { name: 'stopped by admin', expires_in_days: 7 });
+  const byMe = await apiAs(kit, jwt, 'POST', '/tokens', { name: 'stopped by me', expires_in_days: 7 });
+  const session = await fetch(`${kit.gateway}/api/v1/dev/session`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ user: unique('root'), role: 'admin' }),
+  });
+  assert.equal(session.status, 200);
+  const admin = ((await session.json()) as { token: string }).token;
+  assert.equal((await apiAs(kit, admin, 'POST', `/tokens/${byAdmin.body!.id}/revoke`)).status, 200);
+  assert.equal((await apiAs(kit, jwt, 'POST', `/tokens/${byMe.body!.id}/revoke`)).status, 200);
+  await page.reload();
+  const row = (name: string) => page.locator('#mine-list tbody tr', { hasText: name });
+  await row('stopped by me').getByRole('button', { name: 'Restore stopped by me' }).waitFor();
+  await row('stopped by admin').getByText('Revoked').waitFor();
+  assert.equal(
+    await row('stopped by admin')
+      .getByRole('button', { name: /^Restore/ })
+      .count(),
+    0,
+  );
   assert.deepEqual(problems, []);
   await page.close();
 }

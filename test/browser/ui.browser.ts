@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Page } from 'playwright-core';
 import { adminJourney } from './admin-steps';
-import { keyboardUse, pagination, phoneLayout } from './more-steps';
+import { adminRevocation, keyboardUse, pagination, phoneLayout } from './more-steps';
 import { apiAs, gatewayStatus, type Kit, newPage, sessionJwt, shot, signIn, startKit } from './support';
 
 let kit: Kit;
@@ -192,6 +192,10 @@ describe('keyboard', () => {
 
 describe('hundreds of tokens', () => {
   it('pages through them with Next and Previous', () => pagination(kit));
+});
+
+describe('a token an admin revoked', () => {
+  it('offers its member owner no Restore (only an admin can undo it)', () => adminRevocation(kit));
 });
 
 describe('admin view', () => {

@@ -24,9 +24,13 @@ const TOKEN_COLUMNS = {
   status: ['Status', (t) => statusBadge(t.status)],
 };
 
-/** Restorable: revoked by its owner or an admin (rotation and leak reports are final) and not yet expired. */
+/**
+ * Restorable: revoked by its owner or an admin (rotation and leak reports are final; only an admin undoes an
+ * admin's revocation) and not yet expired.
+ */
 function canRestore(t) {
-  const reasonAllows = !t.revoke_reason || t.revoke_reason === 'user' || t.revoke_reason === 'admin';
+  const admin = state.me.role === 'admin';
+  const reasonAllows = !t.revoke_reason || t.revoke_reason === 'user' || (t.revoke_reason === 'admin' && admin);
   return t.status === 'revoked' && reasonAllows && (!t.expires_at || Date.parse(t.expires_at) > Date.now());
 }
 const canDelete = (t) => !(state.policy.delete_requires_inactive && t.status === 'active');
