@@ -85,8 +85,11 @@ export function matchRoute(routes: Route[], url: RoutedUrl): RouteMatch | null {
   return null;
 }
 
-/** Per route, the upstream URL's origin and path (as written, and without trailing slashes), parsed once. */
-const upstreamBases = new WeakMap<Route, { origin: string; path: string; trimmed: string }>();
+/**
+ * Per route, the upstream URL's origin, path (as written, and without trailing slashes) and query (`a=1&b=2`, or
+ * ''; an upstream's key often lives there), parsed once.
+ */
+const upstreamBases = new WeakMap<Route, { origin: string; path: string; trimmed: string; query: string }>();
 
 function upstreamBase(route: Route) {
   let base = upstreamBases.get(route);
@@ -94,7 +97,12 @@ function upstreamBase(route: Route) {
     const url = new URL('url' in route.upstream ? route.upstream.url : 'http://upstream.internal/');
     const userinfo = url.username ? `${url.username}${url.password ? `:${url.password}` : ''}@` : '';
     const origin = `${url.protocol}//${userinfo}${url.host}`;
-    base = { origin, path: url.pathname, trimmed: url.pathname.replace(/\/+$/, '') };
+    base = {
+      origin,
+      path: url.pathname,
+      trimmed: url.pathname.replace(/\/+$/, ''),
+      query: url.search.slice(1),
+    };
     upstreamBases.set(route, base);
   }
   return base;
@@ -116,8 +124,8 @@ function filterQuery(search: string, drop: Set<string>): string {
 
 /**
  * The upstream URL: its origin and path, then the request's path after the route prefix (or the whole path
- * without strip_prefix) minus token segments, then the query minus token parameters. The pieces come from
- * parsed URLs, so they are already percent-encoded.
+ * without strip_prefix) minus token segments, then the upstream URL's own query and the request's minus token
+ * parameters. The pieces come from parsed URLs, so they are already percent-encoded.
  */
 export function upstreamUrl(match: RouteMatch, url: { search: string }, extraction: Extraction): string {
   const { route, segments } = match;
@@ -129,7 +137,9 @@ export function upstreamUrl(match: RouteMatch, url: { search: string }, extracti
   const path = tail === '' ? base.path : base.trimmed + tail;
   const search =
     extraction.stripQuery.size === 0 ? url.search : filterQuery(url.search, extraction.stripQuery);
-  return base.origin + path + search;
+  if (base.query === '') return base.origin + path + search;
+  // The route's own parameters first, then the client's.
+  return `${base.origin}${path}?${base.query}${search === '' ? '' : `&${search.slice(1)}`}`;
 }
 
 /** What the gateway adds about the client (the `x-forwarded-*` family). */

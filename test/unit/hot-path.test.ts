@@ -100,7 +100,8 @@ function referenceUpstreamUrl(match: RouteMatch, url: URL, extraction: Extractio
   const target = new URL(base);
   const tail = route.strip_prefix ? rest : route.prefix + rest;
   target.pathname = tail === '' ? target.pathname || '/' : target.pathname.replace(/\/+$/, '') + tail;
-  target.search = url.search;
+  // The upstream URL's own parameters first, then the request's.
+  target.search = [target.search.slice(1), url.search.slice(1)].filter(Boolean).join('&');
   return target.href;
 }
 
@@ -124,6 +125,8 @@ describe('upstreamUrl', () => {
       'http://up.test/base/',
       'https://user:p%40ss@up.test:8443/v2//',
       'http://[::1]:9000/a/b',
+      'https://up.test/v2?api_key=s%20x',
+      'http://up.test?k=1&j',
     );
     const segment = fc.stringMatching(/^[a-zA-Z0-9._~%-]{0,6}$/);
     fc.assert(
