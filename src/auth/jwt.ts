@@ -75,7 +75,7 @@ const text = (value: unknown, max: number) => {
   return clean || null;
 };
 
-function invalidToken(): AppError {
+export function invalidToken(): AppError {
   return new AppError(401, 'invalid_token', 'Invalid credentials', {
     detail: 'The bearer credential is invalid, expired or not accepted here.',
     headers: { 'WWW-Authenticate': 'Bearer realm="pat-gateway", error="invalid_token"' },

@@ -1,7 +1,7 @@
 import type { Context, Hono } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import { decodeJwt } from 'jose';
-import { type Identity, signDevJwt, verifyManagementJwt } from '../auth/jwt';
+import { type Identity, invalidToken, signDevJwt, verifyManagementJwt } from '../auth/jwt';
 import type { AppEnv } from '../env';
 import { AppError } from '../errors';
 import {
@@ -58,6 +58,8 @@ export function clearSessionCookie(c: Context<AppEnv>): void {
 
 function setSessionCookie(c: Context<AppEnv>, jwt: string): void {
   const expiresIn = (decodeJwt(jwt).exp ?? 0) - Math.floor(Date.now() / 1000);
+  // Verification allows clock skew, but a cookie for an expired JWT would be no session at all: say so instead.
+  if (expiresIn <= 0) throw invalidToken();
   setCookie(c, SESSION_COOKIE.name, jwt, {
     prefix: SESSION_COOKIE.prefix,
     path: SESSION_COOKIE.path,

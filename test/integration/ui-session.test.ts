@@ -129,6 +129,14 @@ describe('POST /ui/session (a deployment’s sign-in front end)', () => {
     expect(maxAge).toBeLessThanOrEqual(1800);
   });
 
+  // Within the clock-skew leeway an expired JWT still verifies, but its cookie would live 0 s: no silent 204.
+  it('refuses a JWT that has just expired, rather than setting a cookie that is already gone', async () => {
+    const jwt = await jwtFor(uniqueUser('stale'), { expiresIn: Math.floor(Date.now() / 1000) - 5 });
+    const res = await call('/ui/session', { method: 'POST', headers: bearer(jwt) });
+    await expectProblem(res, 401, 'invalid_token');
+    expect(res.headers.get('Set-Cookie')).toBeNull();
+  });
+
   it('refuses a JWT it cannot verify', async () => {
     const forged = await jwtFor(uniqueUser('forged'), { secret: 'not-the-secret-0123456789abcdef0123' });
     const res = await call('/ui/session', { method: 'POST', headers: bearer(forged) });
