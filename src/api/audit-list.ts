@@ -26,7 +26,8 @@ const route = createRoute({
   path: '/audit',
   tags: ['Audit'],
   summary: 'Your audit trail',
-  description: 'Events you caused or that concern your tokens, newest first. Never contains a token.',
+  description:
+    'Events you caused or that concern your tokens, newest first. Never contains a token. The IP address and user agent of another person acting on your tokens (an admin) are not shown.',
   middleware: [managementAuth()] as const,
   request: { query: z.object({ limit: limitSchema, cursor: cursorSchema }).strict() },
   responses: {
@@ -50,7 +51,15 @@ export function registerAuditList(app: OpenAPIHono<AppEnv>) {
       limit,
       cursor,
     });
-    const data = page.data.map(toAuditResource);
+    const me = c.get('caller').principal.id;
+    // Another person's network details (an admin who revoked your token) are theirs: only admins see them, in the
+    // admin audit. Anonymous actors stay visible: who presented your token from where is what you need to know.
+    const data = page.data.map((event) => {
+      const resource = toAuditResource(event);
+      return event.actorId !== null && event.actorId !== me
+        ? { ...resource, ip: null, user_agent: null }
+        : resource;
+    });
     return c.json({ data, next_cursor: page.nextCursor }, 200, NO_STORE);
   });
 }

@@ -154,6 +154,18 @@ describe('GET /audit — scope and paging', () => {
     expect(JSON.stringify(events)).not.toContain(b.id);
   });
 
+  it("hides an admin's IP address and user agent from the owner, who still sees what was done and by whom", async () => {
+    const owner = await newUser();
+    const admin = await newUser('admin');
+    const token = await createToken(owner.jwt);
+    const { res } = await send(admin, 'POST', `/tokens/${token.id}/revoke`);
+    expect(res.status).toBe(200);
+    const [revoked] = (await auditOf(owner)).filter((e) => e.action === 'token.revoked');
+    expect(revoked).toMatchObject({ actor: { id: await myId(admin) }, ip: null, user_agent: null });
+    const [own] = (await auditOf(admin)).filter((e) => e.target.id === token.id);
+    expect(own).toMatchObject({ ip: CLIENT['cf-connecting-ip'], user_agent: CLIENT['User-Agent'] });
+  });
+
   it('pages newest first without duplicates or gaps', async () => {
     const user = await newUser();
     for (let i = 0; i < 4; i++) {
