@@ -27,6 +27,17 @@ export function toPrincipal(row: PrincipalRow): Principal {
   };
 }
 
+/**
+ * The lower-cased keys stored next to a principal's name, e-mail and subject, computed here because SQLite's
+ * lower() folds ASCII only: service account names are unique through `nameKey`, the admin search reads `searchKey`.
+ */
+export function principalKeys(p: { name: string | null; email: string | null; subject: string | null }) {
+  return {
+    nameKey: p.name === null ? null : p.name.toLowerCase(),
+    searchKey: [p.name ?? '', p.email ?? '', p.subject ?? ''].join('\n').toLowerCase(),
+  };
+}
+
 /** last_seen_at is refreshed at most this often (ms), so ordinary calls do not write. */
 const SEEN_INTERVAL_MS = 3_600_000;
 
@@ -55,6 +66,7 @@ export async function upsertUser(
         subject: identity.subject,
         name: identity.name,
         email: identity.email,
+        ...principalKeys({ name: identity.name, email: identity.email, subject: identity.subject }),
         role: identity.role,
         active: true,
         createdAt: now,
@@ -72,7 +84,13 @@ export async function upsertUser(
     const profile = { name: identity.name, email: identity.email, role: identity.role };
     await db
       .update(principals)
-      .set({ ...profile, lastSeenAt: now, ...(changed ? { updatedAt: now } : {}) })
+      .set({
+        ...profile,
+        // Also brings the keys of rows written before they were computed here up to date.
+        ...principalKeys({ ...profile, subject: identity.subject }),
+        lastSeenAt: now,
+        ...(changed ? { updatedAt: now } : {}),
+      })
       .where(eq(principals.id, row.id));
     const roleChangedFrom = row.role !== identity.role ? row.role : null;
     row = { ...row, ...profile };

@@ -29,13 +29,18 @@ export const principals = sqliteTable(
     lastSeenAt: integer('last_seen_at'),
     /** Principal id of the admin who created a service account. */
     createdBy: text('created_by'),
+    /**
+     * `name` lower-cased in JavaScript (SQLite's lower() only knows ASCII), so that "Équipe" and "équipe" are one
+     * service account name. Written with the name (src/auth/principals.ts `principalKeys`).
+     */
+    nameKey: text('name_key'),
+    /** Name, e-mail and subject lower-cased in JavaScript, for the admin search (`?q=`). */
+    searchKey: text('search_key').notNull().default(''),
   },
   (t) => [
     uniqueIndex('principals_subject_uq').on(t.subject),
     // Service account names are unique, case-insensitively.
-    uniqueIndex('principals_service_name_uq')
-      .on(sql`lower(${t.name})`)
-      .where(sql`${t.kind} = 'service_account'`),
+    uniqueIndex('principals_service_name_key_uq').on(t.nameKey).where(sql`${t.kind} = 'service_account'`),
   ],
 );
 

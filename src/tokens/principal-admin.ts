@@ -1,6 +1,6 @@
 import { and, asc, eq, gt, ne, or, type SQL, sql } from 'drizzle-orm';
 import { auditInsert } from '../audit';
-import type { Principal } from '../auth/principals';
+import { type Principal, principalKeys } from '../auth/principals';
 import type { Role } from '../config';
 import { type PrincipalRow, principals } from '../db/schema';
 import { conflict, notFound } from '../errors';
@@ -27,11 +27,9 @@ export async function listPrincipals(deps: ServiceDeps, query: PrincipalQuery): 
   if (query.kind) where.push(eq(principals.kind, query.kind));
   if (query.active !== undefined) where.push(eq(principals.active, query.active));
   if (query.search) {
-    const pattern = `%${query.search.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-    const match = (column: SQL) => sql`lower(${column}) like ${pattern} escape '\\'`;
-    where.push(
-      or(match(sql`${principals.name}`), match(sql`${principals.email}`), match(sql`${principals.subject}`))!,
-    );
+    // Both sides lower-cased in JavaScript (searchKey, principalKeys): SQLite's lower() and LIKE fold ASCII only.
+    // instr(), not LIKE: D1 refuses LIKE patterns over 50 bytes, and a search may be 100 characters.
+    where.push(sql`instr(${principals.searchKey}, ${query.search.toLowerCase()}) > 0`);
   }
   if (query.cursor) where.push(gt(principals.id, decodeCursor(query.cursor, 'id', 'string').k as string));
   const rows = await deps.db
@@ -63,7 +61,7 @@ async function assertNameFree(deps: ServiceDeps, name: string, exceptId?: string
     .where(
       and(
         eq(principals.kind, 'service_account'),
-        sql`lower(${principals.name}) = ${name.toLowerCase()}`,
+        eq(principals.nameKey, name.toLowerCase()),
         exceptId ? ne(principals.id, exceptId) : undefined,
       ),
     )
@@ -82,7 +80,7 @@ async function guardName<T>(write: Promise<T>): Promise<T> {
   try {
     return await write;
   } catch (error) {
-    if (isUniqueViolation(error, 'principals_service_name_uq')) throw serviceAccountNameTaken();
+    if (isUniqueViolation(error, 'principals.name_key')) throw serviceAccountNameTaken();
     throw error;
   }
 }
@@ -99,6 +97,7 @@ export async function createServiceAccount(
     subject: null,
     name: input.name,
     email: null,
+    ...principalKeys({ name: input.name, email: null, subject: null }),
     description: input.description ?? null,
     role: input.role,
     active: true,
@@ -139,7 +138,13 @@ export async function updateServiceAccount(
     db.batch([
       db
         .update(principals)
-        .set({ ...changes, updatedAt: now })
+        .set({
+          ...changes,
+          ...(input.name === undefined
+            ? {}
+            : principalKeys({ name: input.name, email: null, subject: null })),
+          updatedAt: now,
+        })
         .where(eq(principals.id, id)),
       auditInsert(db, ctx, event, now),
     ]),

@@ -65,10 +65,6 @@ export function pageOf<T>(rows: T[], limit: number, cursorOf: (last: T) => strin
   return { data, nextCursor: rows.length > limit && last ? cursorOf(last) : null };
 }
 
-function escapeLike(value: string): string {
-  return value.replace(/[\\%_]/g, (c) => `\\${c}`);
-}
-
 export async function listTokens(
   db: DrizzleD1Database,
   query: TokenListQuery,
@@ -81,7 +77,8 @@ export async function listTokens(
   if (query.ownerId) where.push(eq(tokens.ownerId, query.ownerId));
   if (query.status) where.push(statusCondition(query.status, now));
   if (query.search)
-    where.push(sql`${tokens.nameKey} like ${`%${escapeLike(query.search.toLowerCase())}%`} escape '\\'`);
+    // instr(), not LIKE: D1 refuses LIKE patterns over 50 bytes, and a search may be 100 characters.
+    where.push(sql`instr(${tokens.nameKey}, ${query.search.toLowerCase()}) > 0`);
   if (query.expiringWithinDays !== undefined) {
     where.push(
       statusCondition('active', now),

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { jwtFor } from '../helpers';
 import {
   adminAudit,
   createServiceAccount,
@@ -67,6 +68,28 @@ describe('service accounts', () => {
     await createServiceAccount(admin, { name });
     const res = await postJson('/admin/service-accounts', admin.jwt, { name: name.toUpperCase() });
     await expectProblem(res, 409, 'name_taken');
+  });
+
+  // SQLite's lower() and LIKE fold ASCII only; the keys are lower-cased in JavaScript (principalKeys).
+  it('names and search fold case beyond ASCII: Équipe Иван is équipe иван', async () => {
+    const admin = await knownUser('admin');
+    const marker = crypto.randomUUID();
+    const name = `Équipe Иван ${marker}`;
+    const account = await createServiceAccount(admin, { name });
+    const duplicate = await postJson('/admin/service-accounts', admin.jwt, { name: name.toLowerCase() });
+    await expectProblem(duplicate, 409, 'name_taken');
+    const other = await createServiceAccount(admin);
+    const rename = await patchJson(`/admin/service-accounts/${other.id}`, admin.jwt, {
+      name: name.toUpperCase(),
+    });
+    await expectProblem(rename, 409, 'name_taken');
+    for (const q of [`ÉQUIPE ИВАН ${marker.toUpperCase()}`, `équipe иван ${marker}`]) {
+      const page = await getWith(`/admin/service-accounts?q=${encodeURIComponent(q)}`, admin.jwt);
+      expect(
+        (await expectJson<PrincipalPage>(page, 200)).data.map((p) => p.id),
+        q,
+      ).toEqual([account.id]);
+    }
   });
 
   it('422 for a blank name, an unknown role and unknown fields', async () => {
@@ -195,6 +218,20 @@ describe('service tokens', () => {
 });
 
 describe('GET /admin/users', () => {
+  it('finds a user by a name with non-ASCII capitals, in any case', async () => {
+    const admin = await knownUser('admin');
+    const marker = crypto.randomUUID().slice(0, 8);
+    const jwt = await jwtFor(`elise-${marker}`, { name: `Élise Ødegård ${marker}` });
+    const me = await expectJson<{ id: string }>(await getWith('/currentuser', jwt), 200);
+    for (const q of [`Élise Ødegård ${marker}`, `élise ødegård`, `ÉLISE`]) {
+      const page = await getWith(`/admin/users?q=${encodeURIComponent(q)}&limit=100`, admin.jwt);
+      expect(
+        (await expectJson<PrincipalPage>(page, 200)).data.map((p) => p.id),
+        q,
+      ).toContain(me.id);
+    }
+  });
+
   it('lists users (not service accounts), filterable by active', async () => {
     const admin = await knownUser('admin');
     const user = await knownUser();
