@@ -93,9 +93,13 @@ async function refuseAll(endpoint: JsonEndpoint, cases: BodyCase[]) {
   }
 }
 
+/** Endpoints whose body is optional take an empty one as none (tokens-rotate.test.ts checks that it is a 201). */
+const OPTIONAL_BODY = new Set(['POST /tokens/{token}/rotate']);
+
 describe('malformed bodies', () => {
   it.each(JSON_ENDPOINT_LABELS)('%s', async (label) => {
-    await refuseAll(jsonEndpoint(world, label), BODY_CASES);
+    const cases = OPTIONAL_BODY.has(label) ? BODY_CASES.filter((c) => c.label !== 'empty body') : BODY_CASES;
+    await refuseAll(jsonEndpoint(world, label), cases);
   });
 });
 
