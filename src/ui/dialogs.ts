@@ -70,6 +70,10 @@ const copyDialog = html`<dialog id="copy-dialog" aria-labelledby="copy-title" ar
 const confirmDialog = html`<dialog id="confirm-dialog" role="alertdialog" aria-labelledby="confirm-title" aria-describedby="confirm-message">
 <h2 id="confirm-title"></h2>
 <p id="confirm-message"></p>
+<div class="field" id="confirm-typed-field" hidden>
+<label for="confirm-typed" id="confirm-typed-label"></label>
+<input id="confirm-typed" type="text" autocomplete="off" autocapitalize="characters" spellcheck="false">
+</div>
 <div class="actions">
 <button type="button" class="btn" id="confirm-cancel">Cancel</button>
 <button type="button" class="btn danger" id="confirm-ok">Proceed</button>

@@ -169,8 +169,15 @@ describe('a member manages a token from sign-in to delete', () => {
         .getByText('This personal access token will be permanently deleted and cannot be restored.')
         .waitFor();
       await confirm.getByRole('button', { name: 'Cancel' }).waitFor();
+      // Seed 002: type DELETE to confirm; Proceed stays disabled until then.
+      const proceed = confirm.getByRole('button', { name: 'Proceed' });
+      assert.equal(await proceed.isDisabled(), true);
+      const typed = confirm.getByLabel('Type DELETE to confirm');
+      await typed.fill('delete');
+      assert.equal(await proceed.isDisabled(), true);
+      await typed.fill('DELETE');
       await shot(page, '13-delete-confirm');
-      await confirm.getByRole('button', { name: 'Proceed' }).click();
+      await proceed.click();
       await row(page, name).waitFor({ state: 'detached' });
       assert.equal(await gatewayStatus(kit, secret), 401);
       await shot(page, '14-deleted');

@@ -153,21 +153,39 @@ function setupDialogs() {
   }
 }
 
-/** A confirmation dialog; resolves true only when the user chose the action. */
-function confirmAction(title, message, actionLabel) {
+/**
+ * A confirmation dialog; resolves true only when the user chose the action. With "typed" (seed 002: "Type DELETE to
+ * confirm"), the action stays disabled until that word is typed.
+ */
+function confirmAction(title, message, actionLabel, typed) {
   return new Promise((resolve) => {
     const dialog = $('#confirm-dialog');
+    const field = $('#confirm-typed-field');
+    const input = $('#confirm-typed');
+    const ok = $('#confirm-ok');
     let chosen = false;
     $('#confirm-title').textContent = title;
     $('#confirm-message').textContent = message;
-    $('#confirm-ok').textContent = actionLabel;
-    $('#confirm-ok').onclick = () => {
+    ok.textContent = actionLabel;
+    field.hidden = !typed;
+    input.value = '';
+    ok.disabled = Boolean(typed);
+    if (typed) {
+      $('#confirm-typed-label').textContent = 'Type ' + typed + ' to confirm';
+      input.oninput = () => {
+        ok.disabled = input.value.trim() !== typed;
+      };
+      input.onkeydown = (event) => {
+        if (event.key === 'Enter' && !ok.disabled) ok.click();
+      };
+    }
+    ok.onclick = () => {
       chosen = true;
       dialog.close();
     };
     $('#confirm-cancel').onclick = () => dialog.close();
     dialog.addEventListener('close', () => resolve(chosen), { once: true });
-    openDialog(dialog, $('#confirm-cancel'));
+    openDialog(dialog, typed ? input : $('#confirm-cancel'));
   });
 }
 

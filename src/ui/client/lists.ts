@@ -159,7 +159,8 @@ function lifecycleActions(base, list) {
         t.type === 'service'
           ? 'This service token will be permanently deleted and cannot be restored.'
           : 'This personal access token will be permanently deleted and cannot be restored.';
-      if (await confirmAction('Delete “' + t.name + '”?', message, 'Proceed')) {
+      // Seed 001's message and Proceed/Cancel, with seed 002's typed confirmation: deletion cannot be undone.
+      if (await confirmAction('Delete “' + t.name + '”?', message, 'Proceed', 'DELETE')) {
         await run(t, opener, 'DELETE', '', 'Token “' + t.name + '” deleted.');
       }
     },
