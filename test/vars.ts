@@ -49,6 +49,25 @@ export const TEST_ROUTES = [
     upstream: { url: 'http://upstream.test/' },
     token_sources: { bearer: false, basic: false, headers: ['x-pat'] },
   },
+  // The three leaner identity settings (the other routes send everything).
+  {
+    name: 'id-headers',
+    match: { path_prefix: '/id-headers' },
+    upstream: { url: 'http://upstream.test/' },
+    identity: 'headers',
+  },
+  {
+    name: 'id-jwt',
+    match: { path_prefix: '/id-jwt' },
+    upstream: { url: 'http://upstream.test/' },
+    identity: 'jwt',
+  },
+  {
+    name: 'id-none',
+    match: { path_prefix: '/id-none' },
+    upstream: { url: 'http://upstream.test/' },
+    identity: 'none',
+  },
   {
     name: 'admin-only',
     match: { path_prefix: '/admin-only' },

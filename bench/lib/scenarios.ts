@@ -98,6 +98,14 @@ export function scenarios(
       request: () => ({ path: PATH, headers: bearer(tokens.hot) }),
     },
     {
+      id: 'hot-lean',
+      issue: 3,
+      title: 'gateway, hot, route with identity: none',
+      target: 'gateway',
+      expectStatus: 200,
+      request: () => ({ path: '/lean/v1/items', headers: bearer(tokens.hot) }),
+    },
+    {
       id: 'floor-strip',
       issue: 3,
       title: 'reference: copy the headers, drop the token, forward',

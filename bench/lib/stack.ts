@@ -139,6 +139,15 @@ export function gatewayVars(upstream: string, secrets: BenchSecrets, extra: Reco
       scopes,
     },
     {
+      // The same, telling the upstream nothing about the caller: what an operator buys back with `identity: none`.
+      name: 'lean',
+      match: { path_prefix: '/lean' },
+      upstream: { url: `${upstream}/` },
+      token_sources: { query: ['token'], path: 'last' },
+      scopes,
+      identity: 'none',
+    },
+    {
       name: 'strict',
       match: { path_prefix: '/strict' },
       upstream: { url: `${upstream}/` },

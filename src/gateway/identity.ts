@@ -78,6 +78,25 @@ export async function identity(
   const cacheKey = `${state.id} ${state.exp} ${route.name} ${scope}`;
   const cached = identityCache.get(cacheKey, now);
   if (cached) return cached;
+  const tokenExpiration = state.exp === null ? null : new Date(state.exp).toISOString();
+  const plain: [string, string][] =
+    route.identity === 'all' || route.identity === 'headers'
+      ? [
+          [IDENTITY_HEADERS.userId, state.owner.id],
+          [IDENTITY_HEADERS.tokenId, state.id],
+          [IDENTITY_HEADERS.tokenType, state.type],
+          [IDENTITY_HEADERS.scopes, scope],
+          ...(state.owner.subject
+            ? [[IDENTITY_HEADERS.subject, state.owner.subject] as [string, string]]
+            : []),
+        ]
+      : [];
+  if (route.identity === 'headers' || route.identity === 'none') {
+    // Nothing to sign: keep it as long as a signed one would be kept.
+    const value: Identity = { headers: plain, jwt: '', tokenExpiration };
+    identityCache.set(cacheKey, value, now + (config.gateway.jwtTtlSeconds * 1000) / 2);
+    return value;
+  }
   const key = await loadSigningKey(config);
   const ttl = config.gateway.jwtTtlSeconds;
   const iat = Math.floor(now / 1000);
@@ -96,19 +115,7 @@ export async function identity(
     .setIssuedAt(iat)
     .setExpirationTime(exp)
     .sign(key.privateKey);
-  const headers: [string, string][] = [
-    [IDENTITY_HEADERS.userId, state.owner.id],
-    [IDENTITY_HEADERS.tokenId, state.id],
-    [IDENTITY_HEADERS.tokenType, state.type],
-    [IDENTITY_HEADERS.scopes, scope],
-    [IDENTITY_HEADERS.jwt, jwt],
-  ];
-  if (state.owner.subject) headers.push([IDENTITY_HEADERS.subject, state.owner.subject]);
-  const value: Identity = {
-    headers,
-    jwt,
-    tokenExpiration: state.exp === null ? null : new Date(state.exp).toISOString(),
-  };
+  const value: Identity = { headers: [...plain, [IDENTITY_HEADERS.jwt, jwt]], jwt, tokenExpiration };
   identityCache.set(cacheKey, value, now + ((exp - iat) * 1000) / 2);
   return value;
 }

@@ -90,6 +90,11 @@ const routeSchema = z
       .default({}),
     /** Skip the positive caches and check D1 on every request (high-value upstreams). */
     strict: z.boolean().default(false),
+    /**
+     * What the upstream is told about the caller: the plain `x-pat-*` headers and the signed JWT (`all`), one of
+     * them, or `none`. Client-sent `x-pat-*` headers are removed whatever this says.
+     */
+    identity: z.enum(['all', 'headers', 'jwt', 'none']).default('all'),
   })
   .strict();
 

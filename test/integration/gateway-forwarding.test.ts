@@ -41,6 +41,40 @@ describe('identity', () => {
     expect(headers.get('x-pat-identity')).not.toContain('eyJhbGciOiJub25lIn0');
   });
 
+  it.each([
+    [
+      '/svc',
+      [
+        'x-pat-identity',
+        'x-pat-scopes',
+        'x-pat-subject',
+        'x-pat-token-id',
+        'x-pat-token-type',
+        'x-pat-user-id',
+      ],
+    ],
+    ['/id-headers', ['x-pat-scopes', 'x-pat-subject', 'x-pat-token-id', 'x-pat-token-type', 'x-pat-user-id']],
+    ['/id-jwt', ['x-pat-identity']],
+    ['/id-none', []],
+  ])('route identity setting: %s sends %j, and never what the client sent', async (route, expected) => {
+    const { created } = await userWithToken();
+    const upstream = fakeUpstream();
+    for (let i = 0; i < 2; i++) {
+      const res = await call(`${route}/me`, {
+        headers: { ...bearer(created.token), 'x-pat-user-id': 'usr_attacker', 'x-pat-identity': 'forged' },
+      });
+      expect(res.status).toBe(200);
+      // The expiry header goes to the client whatever the setting.
+      expect(res.headers.get('x-pat-token-expiration')).toMatch(/^\d{4}-\d\d-\d\dT/);
+    }
+    for (const { headers } of upstream.requests) {
+      const sent = [...headers.keys()].filter((name) => name.startsWith('x-pat-')).sort();
+      expect(sent).toEqual(expected);
+      expect(headers.get('x-pat-user-id')).not.toBe('usr_attacker');
+      expect(headers.get('x-pat-identity')).not.toBe('forged');
+    }
+  });
+
   it('sends an ES256 JWT that verifies against /.well-known/jwks.json, bound to the route', async () => {
     const { user, created } = await userWithToken();
     const upstream = fakeUpstream();
