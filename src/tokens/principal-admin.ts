@@ -1,4 +1,4 @@
-import { and, asc, eq, gt, ne, or, type SQL, sql } from 'drizzle-orm';
+import { and, asc, eq, gt, ne, type SQL, sql } from 'drizzle-orm';
 import { auditInsert } from '../audit';
 import { type Principal, principalKeys } from '../auth/principals';
 import type { Role } from '../config';
