@@ -190,7 +190,10 @@ export function extractToken(
     }
   }
 
-  const acceptedIndex = sources.path === 'first' ? 0 : sources.path === 'last' ? segments.length - 1 : -1;
+  // `last` skips one trailing slash: `/rpc/TOKEN/` carries its token last as much as `/rpc/TOKEN` does.
+  const last =
+    segments.length > 1 && segments[segments.length - 1] === '' ? segments.length - 2 : segments.length - 1;
+  const acceptedIndex = sources.path === 'first' ? 0 : sources.path === 'last' ? last : -1;
   for (let index = 0; index < segments.length; index++) {
     const token = segmentToken(segments[index]!, prefix);
     if (token === null) continue;

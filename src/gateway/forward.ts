@@ -131,7 +131,8 @@ export function upstreamUrl(match: RouteMatch, url: { search: string }, extracti
   const { route, segments } = match;
   const strip = extraction.stripSegments;
   const kept = strip.size === 0 ? segments : segments.filter((_, index) => !strip.has(index));
-  const rest = segments.length === 0 ? '' : `/${kept.join('/')}`;
+  // Nothing left once the token segment is gone (`/avax/TOKEN`): the upstream URL's own path, with no slash added.
+  const rest = kept.length === 0 ? '' : `/${kept.join('/')}`;
   const base = upstreamBase(route);
   const tail = route.strip_prefix ? rest : route.prefix + rest;
   const path = tail === '' ? base.path : base.trimmed + tail;

@@ -71,6 +71,19 @@ const CASES: SourceCase[] = [
     inUrl: true,
   },
   {
+    // The README's Avalanche shape: nothing but the token after the prefix. No slash is added upstream.
+    source: 'the token as the only segment',
+    request: (t) => ({ path: `/svc/${t}` }),
+    upstreamUrl: 'http://upstream.test/base',
+    inUrl: true,
+  },
+  {
+    source: 'last path segment before a trailing slash',
+    request: (t) => ({ path: `/svc/ext/bc/C/rpc/${t}/` }),
+    upstreamUrl: 'http://upstream.test/base/ext/bc/C/rpc/',
+    inUrl: true,
+  },
+  {
     source: 'first path segment on ipfs',
     request: (t) => ({ path: `/ipfs/${t}/api/v0/cat?arg=QmHash` }),
     upstreamUrl: 'http://ipfs.test/api/v0/cat?arg=QmHash',

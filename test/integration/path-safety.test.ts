@@ -13,6 +13,11 @@ describe('ambiguous paths are never proxied', () => {
     '/svc/..;x/admin',
     '/svc/a%5C..%5Cadmin',
     '/svc//evil.test/x',
+    // The same `//` once an upstream decodes the path: an encoded slash at either end of a segment.
+    '/svc/%2Fevil.test/x',
+    '/svc/%252F%252Fevil.test/x',
+    '/svc/a%2F/x',
+    '/svc/%5Cevil.test/x',
   ])('%s → 400 invalid_path, upstream never called', async (path) => {
     const upstream = vi.spyOn(globalThis, 'fetch').mockImplementation(async () => new Response('upstream'));
     const { token } = await createToken(await jwtFor(uniqueUser()));

@@ -96,7 +96,8 @@ describe('hashToken encoding', () => {
 function referenceUpstreamUrl(match: RouteMatch, url: URL, extraction: Extraction, base: string): string {
   const { route, segments } = match;
   const kept = segments.filter((_, index) => !extraction.stripSegments.has(index));
-  const rest = segments.length === 0 ? '' : `/${kept.join('/')}`;
+  // Nothing left once token segments are gone: the upstream URL's own path, with no slash added.
+  const rest = kept.length === 0 ? '' : `/${kept.join('/')}`;
   const target = new URL(base);
   const tail = route.strip_prefix ? rest : route.prefix + rest;
   target.pathname = tail === '' ? target.pathname || '/' : target.pathname.replace(/\/+$/, '') + tail;
