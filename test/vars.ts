@@ -69,6 +69,11 @@ export const TEST_ROUTES = [
     identity: 'none',
   },
   {
+    name: 'keyed',
+    match: { path_prefix: '/keyed' },
+    upstream: { url: 'http://upstream.test/v2?tenant=acme&api_key=k%201' },
+  },
+  {
     name: 'admin-only',
     match: { path_prefix: '/admin-only' },
     upstream: { url: 'http://upstream.test/' },

@@ -22,6 +22,21 @@ const HOP_BY_HOP = new Set([
   'host',
 ]);
 const NONE: ReadonlySet<string> = new Set();
+/**
+ * Headers that claim the client's address or the original request: the gateway states those itself
+ * (`x-forwarded-*`), so a client's own are not passed on for an upstream to believe.
+ */
+const CLIENT_ADDRESS = new Set([
+  'forwarded',
+  'x-real-ip',
+  'x-client-ip',
+  'true-client-ip',
+  'x-forwarded-port',
+  'x-forwarded-prefix',
+  'x-forwarded-server',
+  'x-original-url',
+  'x-rewrite-url',
+]);
 
 export interface RouteMatch {
   route: Route;
@@ -89,7 +104,10 @@ export function matchRoute(routes: Route[], url: RoutedUrl): RouteMatch | null {
  * Per route, the upstream URL's origin, path (as written, and without trailing slashes) and query (`a=1&b=2`, or
  * ''; an upstream's key often lives there), parsed once.
  */
-const upstreamBases = new WeakMap<Route, { origin: string; path: string; trimmed: string; query: string }>();
+const upstreamBases = new WeakMap<
+  Route,
+  { origin: string; path: string; trimmed: string; query: string; queryNames: Set<string> }
+>();
 
 function upstreamBase(route: Route) {
   let base = upstreamBases.get(route);
@@ -102,6 +120,7 @@ function upstreamBase(route: Route) {
       path: url.pathname,
       trimmed: url.pathname.replace(/\/+$/, ''),
       query: url.search.slice(1),
+      queryNames: new Set(url.searchParams.keys()),
     };
     upstreamBases.set(route, base);
   }
@@ -139,8 +158,9 @@ export function upstreamUrl(match: RouteMatch, url: { search: string }, extracti
   const search =
     extraction.stripQuery.size === 0 ? url.search : filterQuery(url.search, extraction.stripQuery);
   if (base.query === '') return base.origin + path + search;
-  // The route's own parameters first, then the client's.
-  return `${base.origin}${path}?${base.query}${search === '' ? '' : `&${search.slice(1)}`}`;
+  // The route's own parameters first, then the client's, minus any the route sets (as inject_headers override).
+  const own = search === '' ? '' : filterQuery(search, base.queryNames);
+  return `${base.origin}${path}?${base.query}${own === '' ? '' : `&${own.slice(1)}`}`;
 }
 
 /** What the gateway adds about the client (the `x-forwarded-*` family). */
@@ -181,8 +201,10 @@ export function upstreamHeaders(
       }
     } else if (
       extraction.stripHeaders.has(name) ||
-      name.startsWith(IDENTITY_HEADER_PREFIX) ||
+      // CGI, WSGI and Rack read `_` as `-`: `x_pat_user_id` would spoof `x-pat-user-id` there.
+      name.replaceAll('_', '-').startsWith(IDENTITY_HEADER_PREFIX) ||
       name.startsWith('cf-') ||
+      CLIENT_ADDRESS.has(name) ||
       ((HOP_BY_HOP.has(name) || listed.has(name)) &&
         !(websocket && (name === 'upgrade' || name === 'connection')))
     )
@@ -265,8 +287,17 @@ export async function sendUpstream(
 }
 
 /** The upstream's answer with hop-by-hop fields removed and the gateway's own headers added. */
-export function relayResponse(response: Response, extra: [string, string][]): Response {
+export function relayResponse(response: Response, extra: [string, string][], routeName: string): Response {
   if (response.status === 101) return response;
+  // A Response cannot carry a status outside 200–599 (some upstreams answer 999): that is a bad gateway.
+  if (response.status < 200 || response.status > 599) {
+    console.error(
+      JSON.stringify({ event: 'upstream_bad_status', route: routeName, status: response.status }),
+    );
+    throw new AppError(502, 'upstream_unavailable', 'Bad gateway', {
+      detail: `The upstream of route ${routeName} answered with status ${response.status}, which HTTP does not allow.`,
+    });
+  }
   // Same status, status text and (a mutable copy of the) headers; the body streams through untouched.
   const out = new Response(response.body, response);
   const headers = out.headers;

@@ -164,7 +164,7 @@ export async function proxy(request: Request, ctx: ProxyContext): Promise<Respon
   if (caller.tokenExpiration !== null) extra.push(['x-pat-token-expiration', caller.tokenExpiration]);
   if (extraction.inUrl)
     extra.push(['cache-control', 'private, no-store'], ['referrer-policy', 'no-referrer']);
-  return relayResponse(response, extra);
+  return relayResponse(response, extra, route.name);
 }
 
 /** The app's handler: the upstream's answer is relayed as is, so the app leaves its headers alone. */

@@ -75,6 +75,19 @@ describe('identity', () => {
     }
   });
 
+  it('drops identity headers spelled with underscores, which CGI, WSGI and Rack read as dashes', async () => {
+    const { created } = await userWithToken();
+    const upstream = fakeUpstream();
+    const res = await call('/svc/me', {
+      headers: { ...bearer(created.token), x_pat_user_id: 'usr_attacker', 'x-pat_token-id': 'tok_forged' },
+    });
+    expect(res.status).toBe(200);
+    const names = [...upstream.only().headers.keys()];
+    expect(
+      names.filter((name) => name.replaceAll('_', '-').startsWith('x-pat-') && name.includes('_')),
+    ).toEqual([]);
+  });
+
   it('sends an ES256 JWT that verifies against /.well-known/jwks.json, bound to the route', async () => {
     const { user, created } = await userWithToken();
     const upstream = fakeUpstream();
@@ -160,6 +173,25 @@ describe('header hygiene', () => {
     expect(upstream.only().headers.get('x-forwarded-for')).toBe('203.0.113.7');
   });
 
+  it("does not pass on a client's own claims about its address (Forwarded, X-Real-IP and kin)", async () => {
+    const { created } = await userWithToken();
+    const upstream = fakeUpstream();
+    const claims = {
+      forwarded: 'for=1.2.3.4;proto=https',
+      'x-real-ip': '1.2.3.4',
+      'x-client-ip': '1.2.3.4',
+      'true-client-ip': '1.2.3.4',
+      'x-forwarded-port': '1',
+      'x-original-url': '/admin',
+    };
+    await call('/svc/rpc', {
+      headers: { ...bearer(created.token), 'cf-connecting-ip': '203.0.113.7', ...claims },
+    });
+    const { headers } = upstream.only();
+    for (const name of Object.keys(claims)) expect(headers.has(name), name).toBe(false);
+    expect(headers.get('x-forwarded-for')).toBe('203.0.113.7');
+  });
+
   it('drops any other header that carries a token (a cookie, a custom header)', async () => {
     const { created } = await userWithToken();
     const upstream = fakeUpstream();
@@ -214,6 +246,13 @@ describe('URL mapping', () => {
     const upstream = fakeUpstream();
     expect((await call('/keep/x?y=1', { headers: bearer(created.token) })).status).toBe(200);
     expect(upstream.only().url.href).toBe('http://upstream.test/keep/x?y=1');
+  });
+
+  it("keeps the upstream URL's own query first, and a client cannot repeat its parameters", async () => {
+    const { created } = await userWithToken();
+    const upstream = fakeUpstream();
+    await call('/keyed/items?page=2&tenant=evil&api_key=mine', { headers: bearer(created.token) });
+    expect(upstream.only().url.href).toBe('http://upstream.test/v2/items?tenant=acme&api_key=k%201&page=2');
   });
 
   it('forwards the other query parameters byte for byte when a query token is removed', async () => {

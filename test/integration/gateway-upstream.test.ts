@@ -69,6 +69,23 @@ describe('relaying answers', () => {
 });
 
 describe('upstream failures', () => {
+  // workerd hands such a status through from the network (LinkedIn answers 999); a Response cannot carry it.
+  it.each([999, 600, 199])(
+    'an upstream status of %i is a 502 upstream_unavailable, not a 500',
+    async (status) => {
+      const t = await token();
+      fakeUpstream(
+        () => ({ status, statusText: '', headers: new Headers(), body: null }) as unknown as Response,
+      );
+      const problem = await expectProblem(
+        await call('/svc/rpc', { headers: bearer(t) }),
+        502,
+        'upstream_unavailable',
+      );
+      expect(problem.detail).toContain(String(status));
+    },
+  );
+
   it('an upstream that cannot be reached is a 502 upstream_unavailable', async () => {
     const t = await token();
     const upstream = fakeUpstream(refuse);
