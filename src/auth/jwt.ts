@@ -134,7 +134,9 @@ export async function verifyManagementJwt(jwt: string, auth: Config['auth']): Pr
     typeof subject !== 'string' ||
     subject.length === 0 ||
     subject.length > 255 ||
-    subject.trim() !== subject
+    subject.trim() !== subject ||
+    // It travels in headers (x-pat-subject), where control characters cannot go.
+    /[\u0000-\u001f\u007f]/.test(subject)
   ) {
     throw invalidToken();
   }

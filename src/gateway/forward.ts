@@ -113,8 +113,7 @@ function upstreamBase(route: Route) {
   let base = upstreamBases.get(route);
   if (!base) {
     const url = new URL('url' in route.upstream ? route.upstream.url : 'http://upstream.internal/');
-    const userinfo = url.username ? `${url.username}${url.password ? `:${url.password}` : ''}@` : '';
-    const origin = `${url.protocol}//${userinfo}${url.host}`;
+    const origin = `${url.protocol}//${url.host}`; // no user info: the route schema refuses it
     base = {
       origin,
       path: url.pathname,

@@ -86,7 +86,9 @@ export async function identity(
           [IDENTITY_HEADERS.tokenId, state.id],
           [IDENTITY_HEADERS.tokenType, state.type],
           [IDENTITY_HEADERS.scopes, scope],
-          ...(state.owner.subject
+          // Management JWTs with control characters in `sub` are refused; a subject stored before that rule stays in
+          // the JWT only, since a header cannot carry it.
+          ...(state.owner.subject && !/[\u0000-\u001f\u007f]/.test(state.owner.subject)
             ? [[IDENTITY_HEADERS.subject, state.owner.subject] as [string, string]]
             : []),
         ]

@@ -30,7 +30,17 @@ const injectedHeader = z.union([
 ]);
 
 const upstreamSchema = z.union([
-  z.object({ url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }) }).strict(),
+  z
+    .object({
+      url: z
+        .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
+        // fetch() in Workers drops them without a word: every request would fail at the upstream.
+        .refine((url) => !/^https?:\/\/[^/?#]*@/i.test(url), {
+          error:
+            'must not carry a user name or password (fetch drops them); send credentials with inject_headers',
+        }),
+    })
+    .strict(),
   z
     .object({
       service: z.string().regex(/^[A-Z][A-Z0-9_]{0,63}$/, 'must name a service binding (UPPER_SNAKE)'),

@@ -123,6 +123,17 @@ describe('parseConfig', () => {
     expect(problems.join('\n')).not.toContain(SIGNING_KEY.d.slice(0, 8));
   });
 
+  it('refuses an upstream URL with a user name or password (fetch would drop them)', () => {
+    const routes = JSON.stringify([
+      { name: 'svc', match: { path_prefix: '/svc' }, upstream: { url: 'https://bot:s3cret@up.test/v1' } },
+    ]);
+    const problems = problemsOf({ ...DEV, ROUTES: routes });
+    expect(problems).toEqual([
+      expect.stringMatching(/^ROUTES\.0\.upstream.*user name or password.*inject_headers/),
+    ]);
+    expect(problems.join('\n')).not.toContain('s3cret');
+  });
+
   it('refuses per-method route scopes without a "*" entry (unnamed methods would need no scope)', () => {
     const route = (scopes: unknown) =>
       JSON.stringify([

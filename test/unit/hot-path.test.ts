@@ -124,7 +124,7 @@ describe('upstreamUrl', () => {
       'http://up.test/',
       'http://up.test/base',
       'http://up.test/base/',
-      'https://user:p%40ss@up.test:8443/v2//',
+      'https://up.test:8443/v2//',
       'http://[::1]:9000/a/b',
       'https://up.test/v2?api_key=s%20x',
       'http://up.test?k=1&j',

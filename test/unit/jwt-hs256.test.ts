@@ -94,6 +94,12 @@ describe('verifyManagementJwt with HS256', () => {
     await expectInvalid(await sign({}, { sub: 'u-no-exp', exp: null }));
   });
 
+  // The subject goes upstream in x-pat-subject, where a control character would make every proxied request a 500.
+  it('refuses a subject with control characters', async () => {
+    for (const sub of ['u-new\nline', 'u-tab\tbed', 'u-nul\u0000', 'u-del\u007f'])
+      await expectInvalid(await sign({}, { sub }));
+  });
+
   it('refuses alg "none", even with otherwise perfect claims', async () => {
     const payload = {
       sub: 'u-none',
