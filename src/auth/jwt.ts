@@ -9,6 +9,7 @@ import {
 } from 'jose';
 import type { Config, Role } from '../config';
 import { AppError } from '../errors';
+import { hasControlCharacter } from '../lib/control-chars';
 
 // Management identity: a JWT from the deployment's identity provider (JWKS, RS256/ES256) or signed with a shared
 // HS256 secret. Issuer, audience, expiry and `sub` are always required; `alg: none` and unlisted algorithms fail.
@@ -136,7 +137,7 @@ export async function verifyManagementJwt(jwt: string, auth: Config['auth']): Pr
     subject.length > 255 ||
     subject.trim() !== subject ||
     // It travels in headers (x-pat-subject), where control characters cannot go.
-    /[\u0000-\u001f\u007f]/.test(subject)
+    hasControlCharacter(subject)
   ) {
     throw invalidToken();
   }

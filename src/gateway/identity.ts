@@ -1,6 +1,7 @@
 import { type CryptoKey, exportJWK, generateKeyPair, importJWK, type JWK, SignJWT } from 'jose';
 import { ExpiringLru } from '../auth/lru';
 import type { Config } from '../config';
+import { hasControlCharacter } from '../lib/control-chars';
 import type { TokenState } from '../tokens/state';
 import type { Route } from './routes-config';
 
@@ -88,7 +89,7 @@ export async function identity(
           [IDENTITY_HEADERS.scopes, scope],
           // Management JWTs with control characters in `sub` are refused; a subject stored before that rule stays in
           // the JWT only, since a header cannot carry it.
-          ...(state.owner.subject && !/[\u0000-\u001f\u007f]/.test(state.owner.subject)
+          ...(state.owner.subject && !hasControlCharacter(state.owner.subject)
             ? [[IDENTITY_HEADERS.subject, state.owner.subject] as [string, string]]
             : []),
         ]
