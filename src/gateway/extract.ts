@@ -94,6 +94,15 @@ function containsEncodedToken(value: string, prefix: string): boolean {
   return containsToken(value, prefix) || (value.includes('%') && containsToken(decodeFully(value), prefix));
 }
 
+/** The comma-separated parts of a header field, trimmed; the value itself when it has no comma (the usual case). */
+function fieldParts(value: string): string[] {
+  if (!value.includes(',')) return [value.trim()];
+  return value
+    .split(',')
+    .map((part) => part.trim())
+    .filter((part) => part !== '');
+}
+
 /** True when the value contains a well-formed token anywhere (e.g. inside a Cookie header). */
 function containsToken(value: string, prefix: string): boolean {
   let at = value.indexOf(prefix);
@@ -145,10 +154,14 @@ export function extractToken(
       result.stripHeaders.add(name);
   }
 
-  if (authorization) {
-    const space = authorization.indexOf(' ');
-    const scheme = authorization.slice(0, space < 0 ? undefined : space).toLowerCase();
-    const credentials = space < 0 ? '' : authorization.slice(space + 1).trim();
+  // A field sent twice (two Authorization lines, `x-pat` and `X-PAT`) reaches the Worker joined with ", ": each
+  // part is offered on its own, so the same token twice is one token and two different ones are a conflict.
+  // Tokens and Basic credentials never contain a comma.
+  if (authorization) for (const part of fieldParts(authorization)) offerAuthorization(part);
+  function offerAuthorization(value: string) {
+    const space = value.indexOf(' ');
+    const scheme = value.slice(0, space < 0 ? undefined : space).toLowerCase();
+    const credentials = space < 0 ? '' : value.slice(space + 1).trim();
     if (scheme === 'bearer' && sources.bearer) {
       offer(credentials, 'bearer');
       result.stripHeaders.add('authorization');
@@ -161,9 +174,7 @@ export function extractToken(
           : (basic?.pass ?? '');
       offer(token, 'basic');
       result.stripHeaders.add('authorization');
-    } else if (
-      containsToken(scheme === 'basic' ? `${authorization} ${atobSafe(credentials)}` : authorization, prefix)
-    ) {
+    } else if (containsToken(scheme === 'basic' ? `${value} ${atobSafe(credentials)}` : value, prefix)) {
       result.stripHeaders.add('authorization');
     }
   }
@@ -173,7 +184,7 @@ export function extractToken(
       const value = named.get(name);
       if (value === undefined) continue;
       result.stripHeaders.add(name);
-      if (accepted.has(name)) offer(value.trim(), 'header');
+      if (accepted.has(name)) for (const part of fieldParts(value)) offer(part, 'header');
     }
   }
 

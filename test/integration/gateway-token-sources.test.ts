@@ -226,6 +226,29 @@ describe('more than one token', () => {
     expect(upstream.requests).toEqual([]);
   });
 
+  // A field sent twice reaches the Worker as one value joined with ", " (x-pat + X-PAT, two Authorization lines).
+  it('a header field sent twice: the same token is fine, two different ones are a 400', async () => {
+    const { created: a } = await userWithToken();
+    const { created: b } = await userWithToken();
+    const upstream = fakeUpstream();
+    const twice = (name: string, first: string, second: string) => {
+      const headers = new Headers();
+      headers.append(name, first);
+      headers.append(name, second);
+      return call('/svc/rpc', { headers });
+    };
+    expect((await twice('x-pat', a.token, a.token)).status).toBe(200);
+    expect((await twice('authorization', `Bearer ${a.token}`, `Bearer ${a.token}`)).status).toBe(200);
+    await expectProblem(await twice('x-pat', a.token, b.token), 400, 'invalid_request');
+    await expectProblem(
+      await twice('authorization', `Bearer ${a.token}`, `Bearer ${b.token}`),
+      400,
+      'invalid_request',
+    );
+    expect(upstream.requests).toHaveLength(2);
+    for (const received of upstream.requests) expect(leaks(received, a.token)).toEqual([]);
+  });
+
   it('the same token in several sources is fine', async () => {
     const { created } = await userWithToken();
     const upstream = fakeUpstream();
