@@ -44,10 +44,10 @@ export interface VerifyDeps {
   /** Skip positive cache entries and read D1 every time (per-route `strict`). */
   strict?: boolean;
   /**
-   * Answer from isolate memory and KV only (`'memory'`: memory only); what would need more is refused as `deferred`
-   * (the caller is over its failed-authentication limit, see src/gateway/abuse.ts).
+   * Answer from isolate memory and KV only; what would need D1 is refused as `deferred` (the caller is over its
+   * failed-authentication limit, see src/gateway/abuse.ts).
    */
-  cacheOnly?: boolean | 'memory';
+  cacheOnly?: boolean;
 }
 
 /** Storage reads made by verification in this isolate (for benchmarks and tests). */
@@ -124,14 +124,13 @@ export async function verifyPat(token: string, deps: VerifyDeps): Promise<Verify
 
   if (deps.cacheOnly) {
     // Shared and ticketed like any other load, so a change published meanwhile is not overwritten in memory.
-    const fromKv =
-      deps.strict || deps.cacheOnly === 'memory'
-        ? null
-        : await sharedLoad('kv:', hash, now, deps.waitUntil, async (ticket) => {
-            const value = await readKvOrNull(deps, hash);
-            if (value && !ticket.stale) remember(deps, hash, value);
-            return value;
-          });
+    const fromKv = deps.strict
+      ? null
+      : await sharedLoad('kv:', hash, now, deps.waitUntil, async (ticket) => {
+          const value = await readKvOrNull(deps, hash);
+          if (value && !ticket.stale) remember(deps, hash, value);
+          return value;
+        });
     if (!fromKv) return { ok: false, reason: 'deferred', tokenId: null, ownerId: null, source: 'none' };
     return decide(fromKv, deps, hash, 'kv');
   }

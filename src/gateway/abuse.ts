@@ -10,22 +10,13 @@ import { limiterFor } from '../lib/rate-limit';
 // isolate-memory window with the same limits. Once a client is over the limit, this isolate remembers it until the
 // window ends, and its tokens are verified from the caches only (isolate memory, then KV): a token the caches vouch
 // for still works (an office behind one NAT keeps working), anything that would need D1 gets 429 with Retry-After,
-// so a flood of made-up tokens costs no D1 read. KV is asked at most BLOCKED_KV_LOOKUPS times per block and isolate;
-// after that only isolate memory answers, so the flood costs no KV reads either (they are billed). Without a client
-// address (only possible off Cloudflare's edge) nothing is counted.
+// so a flood of made-up tokens costs no D1 read (a KV read each, at most). Without a client address (only possible
+// off Cloudflare's edge) nothing is counted.
 
 export const AUTH_FAILURE_LIMIT = { binding: 'AUTH_FAILURE_LIMITER', limit: 60, periodSeconds: 60 };
 
-/** KV lookups a blocked client may still cause per block (per isolate): enough for a few colleagues behind its NAT. */
-export const BLOCKED_KV_LOOKUPS = 20;
-
-interface Block {
-  until: number;
-  kvLookups: number;
-}
-
-/** Clients over the limit → when their block ends (epoch ms) and the KV lookups made for them since. */
-const blocked = new ExpiringLru<Block>(10_000);
+/** Clients over the limit → when their block ends (epoch ms). */
+const blocked = new ExpiringLru<number>(10_000);
 
 /** The rate-limiting key of a client address: IPv4 as is, IPv6 by its /64. */
 export function clientKey(ip: string): string {
@@ -41,8 +32,8 @@ export function clientKey(ip: string): string {
   return `${prefix.map((n) => n.toString(16)).join(':')}::/64`;
 }
 
-/** The block on this client, or null if it is not blocked. Free when nobody is. */
-function blockOf(key: string | null, now: number): Block | null {
+/** When the block on this client ends (epoch ms), or null if it is not blocked. Free when nobody is. */
+function blockedUntil(key: string | null, now: number): number | null {
   if (key === null || blocked.size === 0) return null;
   return blocked.get(key, now) ?? null;
 }
@@ -60,7 +51,7 @@ async function countFailure(env: Record<string, unknown>, key: string, now: numb
   }
   if (allowed) return null;
   const until = now + periodSeconds * 1000;
-  blocked.set(key, { until, kvLookups: 0 }, until);
+  blocked.set(key, until, until);
   return until;
 }
 
@@ -78,17 +69,10 @@ export async function verifyPatGuarded(
   clientIp: string | null,
 ): Promise<GuardedResult> {
   const key = clientIp === null ? null : clientKey(clientIp);
-  const block = blockOf(key, deps.now);
-  if (block === null) {
-    const result = await verifyPat(token, deps);
-    if (result.ok || key === null) return { result, blockedUntil: null };
-    return { result, blockedUntil: await countFailure(env, key, deps.now) };
-  }
-  const memoryOnly = block.kvLookups >= BLOCKED_KV_LOOKUPS;
-  const result = await verifyPat(token, { ...deps, cacheOnly: memoryOnly ? 'memory' : true });
-  if (result.source === 'kv' || (!result.ok && result.reason === 'deferred' && !memoryOnly && !deps.strict))
-    block.kvLookups++;
-  return { result, blockedUntil: result.ok ? null : block.until };
+  const block = blockedUntil(key, deps.now);
+  const result = await verifyPat(token, block === null ? deps : { ...deps, cacheOnly: true });
+  if (result.ok || key === null) return { result, blockedUntil: null };
+  return { result, blockedUntil: block ?? (await countFailure(env, key, deps.now)) };
 }
 
 export function tooManyFailures(until: number, now: number): AppError {
