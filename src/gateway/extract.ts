@@ -113,15 +113,9 @@ function containsToken(value: string, prefix: string): boolean {
   return false;
 }
 
-export function extractToken(
-  headers: HeaderList,
-  url: { search: string },
-  segments: string[],
-  route: Route,
-  prefix: string,
-): Extraction {
-  const sources = route.token_sources;
-  const result: Extraction = {
+/** An extraction that found nothing and strips nothing; extractToken fills one in. */
+export function noExtraction(): Extraction {
+  return {
     token: null,
     source: null,
     conflict: false,
@@ -131,6 +125,17 @@ export function extractToken(
     stripSegments: new Set(),
     embedded: false,
   };
+}
+
+export function extractToken(
+  headers: HeaderList,
+  url: { search: string },
+  segments: string[],
+  route: Route,
+  prefix: string,
+): Extraction {
+  const sources = route.token_sources;
+  const result = noExtraction();
   // The first token offered wins; a different second one is a conflict.
   const offer = (token: string, source: TokenSource) => {
     if (result.token === null) {

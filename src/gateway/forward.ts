@@ -201,7 +201,8 @@ export function upstreamHeaders(
     } else if (
       extraction.stripHeaders.has(name) ||
       // CGI, WSGI and Rack read `_` as `-`: `x_pat_user_id` would spoof `x-pat-user-id` there.
-      name.replaceAll('_', '-').startsWith(IDENTITY_HEADER_PREFIX) ||
+      name.startsWith(IDENTITY_HEADER_PREFIX) ||
+      (name.includes('_') && name.replaceAll('_', '-').startsWith(IDENTITY_HEADER_PREFIX)) ||
       name.startsWith('cf-') ||
       CLIENT_ADDRESS.has(name) ||
       ((HOP_BY_HOP.has(name) || listed.has(name)) &&

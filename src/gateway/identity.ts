@@ -29,7 +29,6 @@ interface SigningKey {
 /** Everything the upstream is told about a caller, ready to set: the headers (JWT included) and the expiry. */
 export interface Identity {
   headers: readonly (readonly [string, string])[];
-  jwt: string;
   /** The token's expiry as an ISO string (for `x-pat-token-expiration`), or null. */
   tokenExpiration: string | null;
 }
@@ -96,7 +95,7 @@ export async function identity(
       : [];
   if (route.identity === 'headers' || route.identity === 'none') {
     // Nothing to sign: keep it as long as a signed one would be kept.
-    const value: Identity = { headers: plain, jwt: '', tokenExpiration };
+    const value: Identity = { headers: plain, tokenExpiration };
     identityCache.set(cacheKey, value, now + (config.gateway.jwtTtlSeconds * 1000) / 2);
     return value;
   }
@@ -118,7 +117,7 @@ export async function identity(
     .setIssuedAt(iat)
     .setExpirationTime(exp)
     .sign(key.privateKey);
-  const value: Identity = { headers: [...plain, [IDENTITY_HEADERS.jwt, jwt]], jwt, tokenExpiration };
+  const value: Identity = { headers: [...plain, [IDENTITY_HEADERS.jwt, jwt]], tokenExpiration };
   identityCache.set(cacheKey, value, now + ((exp - iat) * 1000) / 2);
   return value;
 }

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { Extraction } from '../../src/gateway/extract';
+import { type Extraction, noExtraction } from '../../src/gateway/extract';
 import { matchRoute, type RouteMatch, requestUrl, upstreamUrl } from '../../src/gateway/forward';
 import { compileRoutes, routesSchema } from '../../src/gateway/routes-config';
 import { hashToken } from '../../src/tokens/hash';
@@ -107,16 +107,7 @@ function referenceUpstreamUrl(match: RouteMatch, url: URL, extraction: Extractio
 }
 
 describe('upstreamUrl', () => {
-  const none: Extraction = {
-    token: null,
-    source: null,
-    conflict: false,
-    inUrl: false,
-    stripHeaders: new Set(),
-    stripQuery: new Set(),
-    stripSegments: new Set(),
-    embedded: false,
-  };
+  const none = noExtraction();
 
   it('agrees with the URL-object construction for any upstream base, prefix and path', () => {
     const base = fc.constantFrom(
