@@ -5,12 +5,14 @@
 //     5-12x slower); D1 and KV are miniflare's local simulators, in memory, in the same workerd process;
 //   - a loopback upstream in a forked Node process.
 // stop() ends exactly what start() started: workerd (miniflare's dispose) and the upstream (by pid).
+
 import { type ChildProcess, execFile, fork } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { childPid, cpuNs } from './proc';
+import { activeRecord } from './records';
 
 export const ROOT = new URL('../..', import.meta.url).pathname;
 const BUILD_DIR = join(ROOT, 'bench/.build');
@@ -308,27 +310,13 @@ export async function startStack(script: string, options: StackOptions = {}): Pr
     await applyMigrations(await mf.getD1Database('DB', 'gateway'));
     if (!options.gatewayOnly) {
       const kv = await mf.getKVNamespace('TOKEN_CACHE', 'bare-kv');
-      await kv.put(KV_REFERENCE_KEY, JSON.stringify(referenceRecord()));
+      await kv.put(KV_REFERENCE_KEY, JSON.stringify(activeRecord('benchreference00', Date.now())));
     }
     return stack;
   } catch (error) {
     await stop();
     throw error;
   }
-}
-
-function referenceRecord() {
-  const now = Date.now();
-  return {
-    v: 1,
-    id: 'tok_benchreference00',
-    state: 'active',
-    type: 'personal',
-    exp: now + 86_400_000,
-    iat: now,
-    scopes: ['read', 'write'],
-    owner: { id: 'usr_benchreference00', subject: 'bench-user', role: 'member', active: true },
-  };
 }
 
 async function applyMigrations(db: D1Database) {

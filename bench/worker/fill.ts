@@ -10,30 +10,14 @@ import { identity } from '../../src/gateway/identity';
 import { due } from '../../src/gateway/usage';
 import { generateToken } from '../../src/tokens/format';
 import type { TokenState } from '../../src/tokens/state';
+import { activeRecord } from '../lib/records';
 
 let serial = 0;
 
 export async function fillCache(n: number, config: Config) {
   const now = Date.now();
   const kv = {
-    get: async (): Promise<TokenState> => {
-      serial++;
-      return {
-        v: 1,
-        id: `tok_fill${String(serial).padStart(12, '0')}`,
-        state: 'active',
-        type: 'personal',
-        exp: now + 86_400_000,
-        iat: now,
-        scopes: ['read', 'write'],
-        owner: {
-          id: `usr_fill${String(serial).padStart(12, '0')}`,
-          subject: `fill-${serial}`,
-          role: 'member',
-          active: true,
-        },
-      };
-    },
+    get: async (): Promise<TokenState> => activeRecord(`fill${String(++serial).padStart(12, '0')}`, now),
   } as unknown as KVNamespace;
   const deps = { config, db: null as never, kv, now, waitUntil: () => {} };
   const route = config.routes[0];

@@ -9,8 +9,8 @@ import { matchRoute, upstreamHeaders, upstreamUrl } from '../../src/gateway/forw
 import { identity } from '../../src/gateway/identity';
 import { generateToken, isWellFormedToken } from '../../src/tokens/format';
 import { hashToken } from '../../src/tokens/hash';
-import type { TokenState } from '../../src/tokens/state';
 import { MICRO_CASES, type MicroCase } from '../lib/micro-cases';
+import { activeRecord } from '../lib/records';
 
 const encoder = new TextEncoder();
 
@@ -23,19 +23,6 @@ const untouchable = new Proxy(
   },
 );
 
-function stubState(now: number): TokenState {
-  return {
-    v: 1,
-    id: 'tok_micro000000000000',
-    state: 'active',
-    type: 'personal',
-    exp: now + 86_400_000,
-    iat: now,
-    scopes: ['read', 'write'],
-    owner: { id: 'usr_micro000000000000', subject: 'micro', role: 'member', active: true },
-  };
-}
-
 /** Runs `n` iterations of one case; returns a checksum so the work cannot be optimised away. */
 export async function runMicro(params: URLSearchParams, config: Config) {
   const name = (params.get('case') ?? 'noop') as MicroCase;
@@ -47,7 +34,7 @@ export async function runMicro(params: URLSearchParams, config: Config) {
   const token = generateToken(prefix);
   const bad = `${token.slice(0, -1)}${token.endsWith('A') ? 'B' : 'A'}`;
   const now = Date.now();
-  const state = stubState(now);
+  const state = activeRecord('micro000000000000', now);
   const deps = {
     config,
     db: untouchable as never,
