@@ -73,6 +73,28 @@ export const TEST_ROUTES = [
     match: { path_prefix: '/keyed' },
     upstream: { url: 'http://upstream.test/v2?tenant=acme&api_key=k%201' },
   },
+  // CORS: explicit origins with credentials, and any origin.
+  {
+    name: 'browser',
+    match: { path_prefix: '/browser' },
+    upstream: { url: 'http://upstream.test/' },
+    token_sources: { headers: ['x-pat'] },
+    scopes: READ_WRITE,
+    cors: {
+      origins: ['https://app.example.test', 'http://localhost:5173'],
+      allow_headers: ['content-type', 'x-trace'],
+      expose_headers: ['x-upstream-page'],
+      max_age: 120,
+      credentials: true,
+    },
+  },
+  {
+    name: 'public-cors',
+    match: { path_prefix: '/public-cors' },
+    upstream: { url: 'http://upstream.test/' },
+    token_sources: { bearer: false, basic: false, headers: ['x-api-token'], query: ['token'] },
+    cors: { origins: ['*'] },
+  },
   {
     name: 'admin-only',
     match: { path_prefix: '/admin-only' },

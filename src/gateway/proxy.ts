@@ -7,8 +7,18 @@ import type { AppEnv, Env } from '../env';
 import { AppError } from '../errors';
 import { assertUnambiguousPath } from '../http/path-safety';
 import { tooManyFailures, verifyPatGuarded } from './abuse';
+import { corsHeaders, isPreflight, preflight, UPSTREAM_CORS_HEADERS } from './cors';
 import { extractToken, headerList, headerValue } from './extract';
-import { matchRoute, relayResponse, requestUrl, sendUpstream, upstreamHeaders, upstreamUrl } from './forward';
+import {
+  matchRoute,
+  type RequestUrl,
+  type RouteMatch,
+  relayResponse,
+  requestUrl,
+  sendUpstream,
+  upstreamHeaders,
+  upstreamUrl,
+} from './forward';
 import { identity } from './identity';
 import { requiredScopes } from './routes-config';
 import { due, recordUsage } from './usage';
@@ -99,12 +109,52 @@ function auditFailure(
 
 /** Authenticates and forwards one request; throws an AppError (401, 403, 404, 400, 502, 504) instead. */
 export async function proxy(request: Request, ctx: ProxyContext): Promise<Response> {
-  const { config } = ctx;
   const url = requestUrl(request.url);
-  const match = matchRoute(config.routes, url);
+  const match = matchRoute(ctx.config.routes, url);
+  if (!match) {
+    assertUnambiguousPath(url.pathname);
+    throw new AppError(404, 'not_found', 'Not found', { detail: 'No route matches this path.' });
+  }
+  const policy = match.route.cors;
+  if (policy === null) return authenticateAndForward(request, ctx, url, match);
+  // The route's CORS policy: preflights are answered here, answers and errors get its headers.
+  if (isPreflight(request.method, request.headers)) return preflight(policy, request.headers);
+  const origin = request.headers.get('origin');
+  let response: Response;
+  try {
+    response = await authenticateAndForward(request, ctx, url, match);
+  } catch (error) {
+    if (error instanceof AppError) {
+      for (const [name, value] of corsHeaders(policy, origin)) error.headers[name] = value;
+      if (policy.origins !== null) error.headers.vary = 'Origin';
+    }
+    throw error;
+  }
+  // A WebSocket handshake's headers cannot change, and browsers do not use CORS for WebSockets.
+  if (response.status === 101) return response;
+  const headers = response.headers;
+  for (const name of UPSTREAM_CORS_HEADERS) if (headers.has(name)) headers.delete(name);
+  for (const [name, value] of corsHeaders(policy, origin)) headers.set(name, value);
+  if (policy.origins !== null) varyOnOrigin(headers);
+  return response;
+}
+
+/** Adds Origin to the answer's Vary (the CORS headers depend on it), unless it is there or Vary is `*`. */
+function varyOnOrigin(headers: Headers): void {
+  const vary = headers.get('vary');
+  if (vary === null) headers.set('vary', 'Origin');
+  else if (!/(^|,)\s*(origin|\*)\s*(,|$)/i.test(vary)) headers.set('vary', `${vary}, Origin`);
+}
+
+async function authenticateAndForward(
+  request: Request,
+  ctx: ProxyContext,
+  url: RequestUrl,
+  match: RouteMatch,
+): Promise<Response> {
   // Before anything else: a path an upstream could read as another one is never forwarded (400 invalid_path).
   assertUnambiguousPath(url.pathname);
-  if (!match) throw new AppError(404, 'not_found', 'Not found', { detail: 'No route matches this path.' });
+  const { config } = ctx;
   const { route } = match;
 
   // The headers are read from the runtime once; extraction and forwarding both work from this list.

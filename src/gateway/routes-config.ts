@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { type CorsPolicy, compileCors, corsSchema } from './cors';
 
 // ROUTES: which requests the gateway proxies, where to, and how the token may arrive. One zod schema; a bad
 // route fails at start with a message naming the route (by name or index) and the problem.
@@ -105,18 +106,22 @@ const routeSchema = z
      * them, or `none`. Client-sent `x-pat-*` headers are removed whatever this says.
      */
     identity: z.enum(['all', 'headers', 'jwt', 'none']).default('all'),
+    /** Browser apps on other origins may call the route (src/gateway/cors.ts); off unless set. */
+    cors: corsSchema.optional(),
   })
   .strict();
 
 export const routesSchema = z.array(routeSchema).max(200);
 export type RouteInput = z.infer<typeof routeSchema>;
 
-export interface Route extends Omit<RouteInput, 'scopes' | 'inject_headers'> {
+export interface Route extends Omit<RouteInput, 'scopes' | 'inject_headers' | 'cors'> {
   /** The prefix without a trailing slash ('' for '/'). */
   prefix: string;
   scopesByMethod: Record<string, string[]>;
   /** Resolved header values (secrets read once at config time). */
   injectHeaders: [string, string][];
+  /** The compiled CORS policy, or null when the route has none. */
+  cors: CorsPolicy | null;
 }
 
 function normalizePrefix(prefix: string): string {
@@ -185,7 +190,8 @@ export function compileRoutes(
       }
       return [name, secretValue];
     });
-    return { ...route, prefix, scopesByMethod, injectHeaders };
+    const cors = route.cors ? compileCors(route.cors, sources) : null;
+    return { ...route, prefix, scopesByMethod, injectHeaders, cors };
   });
   const names = input.map((r) => r.name);
   for (const name of new Set(names)) {

@@ -1,9 +1,11 @@
 // Browser checks beyond the main journey: the phone layout, keyboard use, pagination and an admin's revocation.
 // Each signs in as its own user, so none depends on another's data.
 import assert from 'node:assert/strict';
+import type { Page } from 'playwright-core';
 import {
   apiAs,
   assertNoHorizontalScroll,
+  devJwt,
   type Kit,
   newPage,
   PHONE,
@@ -107,13 +109,7 @@ export async function adminRevocation(kit: Kit): Promise<void> {
   const jwt = await sessionJwt(kit);
   const byAdmin = await apiAs(kit, jwt, 'POST', '/tokens', { name: 'stopped by admin', expires_in_days: 7 });
   const byMe = await apiAs(kit, jwt, 'POST', '/tokens', { name: 'stopped by me', expires_in_days: 7 });
-  const session = await fetch(`${kit.gateway}/api/v1/dev/session`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ user: unique('root'), role: 'admin' }),
-  });
-  assert.equal(session.status, 200);
-  const admin = ((await session.json()) as { token: string }).token;
+  const admin = await devJwt(kit, unique('root'), 'admin');
   assert.equal((await apiAs(kit, admin, 'POST', `/tokens/${byAdmin.body!.id}/revoke`)).status, 200);
   assert.equal((await apiAs(kit, jwt, 'POST', `/tokens/${byMe.body!.id}/revoke`)).status, 200);
   await page.reload();
@@ -127,5 +123,64 @@ export async function adminRevocation(kit: Kit): Promise<void> {
     0,
   );
   assert.deepEqual(problems, []);
+  await page.close();
+}
+
+/**
+ * A browser app on another origin (the upstream's port) calls a route with a CORS policy, with the token in the
+ * Authorization header: Chromium's own preflight and CORS checks decide what its script may read.
+ */
+export async function crossOriginApp(kit: Kit): Promise<void> {
+  const jwt = await devJwt(kit, unique('spa'), 'member');
+  const created = await apiAs(kit, jwt, 'POST', '/tokens', { name: 'browser app', expires_in_days: 7 });
+  assert.equal(created.status, 201);
+  const token = created.body!.token as string;
+  const call = (page: Page, path: string, secret: string) =>
+    page.evaluate(
+      async ({ url, secret }) => {
+        try {
+          const res = await fetch(url, { headers: { authorization: `Bearer ${secret}` } });
+          return {
+            status: res.status,
+            body: (await res.json()) as Record<string, unknown>,
+            expiration: res.headers.get('x-pat-token-expiration'),
+          };
+        } catch (error) {
+          return { failed: String(error) };
+        }
+      },
+      { url: `${kit.gateway}${path}`, secret },
+    );
+
+  const app = `http://127.0.0.1:${kit.upstream.port}`;
+  const page = await kit.context.newPage();
+  await page.goto(`${app}/spa`);
+  const ok = await call(page, '/e2e-cors/items?page=2', token);
+  assert.ok('status' in ok, JSON.stringify(ok));
+  assert.equal(ok.status, 200);
+  const received = ok.body as { url: string; headers: Record<string, string> };
+  assert.equal(received.url, '/items?page=2');
+  assert.equal(received.headers.origin, app);
+  assert.equal(received.headers.authorization, undefined);
+  // An exposed header: the script can see when its token ends.
+  assert.match(ok.expiration ?? '', /^\d{4}-\d\d-\d\dT/);
+  // Errors carry the CORS headers too, so the app can tell the user why.
+  const refused = await call(page, '/e2e-cors/items', `${token.slice(0, -1)}x`);
+  assert.ok('status' in refused, JSON.stringify(refused));
+  assert.equal(refused.status, 401);
+  assert.equal(refused.body.code, 'invalid_token');
+
+  // Another origin (localhost is not 127.0.0.1 to a browser): the gateway refuses the preflight, Chromium never
+  // sends the request, and the upstream never sees it.
+  const before = kit.upstream.received.length;
+  await page.goto(`http://localhost:${kit.upstream.port}/elsewhere`);
+  const blocked = await call(page, '/e2e-cors/blocked', token);
+  assert.ok('failed' in blocked, JSON.stringify(blocked));
+  assert.match(String(blocked.failed), /TypeError/);
+  assert.equal(
+    kit.upstream.received.slice(before).filter((r) => r.url.startsWith('/blocked')).length,
+    0,
+    'the upstream got the blocked request',
+  );
   await page.close();
 }

@@ -16,6 +16,8 @@ export const PHONE = { width: 375, height: 812 };
 
 export interface Kit {
   gateway: string;
+  /** The harness's HTTP upstream: its port (its origin is another than the gateway's) and what it received. */
+  upstream: Harness['upstream'];
   context: BrowserContext;
   stop(): Promise<void>;
 }
@@ -54,6 +56,7 @@ export async function startKit(): Promise<Kit> {
   await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: harness.gateway });
   return {
     gateway: harness.gateway,
+    upstream: harness.upstream,
     context,
     async stop() {
       await context.close().catch(() => {});
@@ -110,6 +113,17 @@ export async function sessionJwt(kit: Kit): Promise<string> {
   assert.equal(session.sameSite, 'Strict');
   assert.equal(session.path, '/ui');
   return session.value;
+}
+
+/** A management JWT from the development session endpoint, without the UI. */
+export async function devJwt(kit: Kit, user: string, role: 'admin' | 'member'): Promise<string> {
+  const session = await fetch(`${kit.gateway}/api/v1/dev/session`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ user, role }),
+  });
+  assert.equal(session.status, 200);
+  return ((await session.json()) as { token: string }).token;
 }
 
 export async function apiAs(kit: Kit, jwt: string, method: string, path: string, body?: unknown) {

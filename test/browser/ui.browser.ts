@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Page } from 'playwright-core';
 import { adminJourney } from './admin-steps';
-import { adminRevocation, keyboardUse, pagination, phoneLayout } from './more-steps';
+import { adminRevocation, crossOriginApp, keyboardUse, pagination, phoneLayout } from './more-steps';
 import { apiAs, gatewayStatus, type Kit, newPage, sessionJwt, shot, signIn, startKit } from './support';
 
 let kit: Kit;
@@ -203,6 +203,11 @@ describe('hundreds of tokens', () => {
 
 describe('a token an admin revoked', () => {
   it('offers its member owner no Restore (only an admin can undo it)', () => adminRevocation(kit));
+});
+
+describe('a browser app on another origin', () => {
+  it('calls a route with a CORS policy with its token; an origin not listed cannot', () =>
+    crossOriginApp(kit));
 });
 
 describe('admin view', () => {

@@ -113,6 +113,13 @@ export async function startHarness(): Promise<Harness> {
       scopes: ['read'],
     },
     { name: 'ws', match: { path_prefix: '/ws' }, upstream: { url: `http://127.0.0.1:${wsPort}/` } },
+    // A browser app served from the upstream's origin (another port, so another origin) may call this route.
+    {
+      name: 'e2e-cors',
+      match: { path_prefix: '/e2e-cors' },
+      upstream: { url: upstream },
+      cors: { origins: [`http://127.0.0.1:${upstreamPort}`] },
+    },
   ];
   const envFile = join(state, '.dev.vars');
   ensureDevVars(envFile);

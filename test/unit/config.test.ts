@@ -149,6 +149,50 @@ describe('parseConfig', () => {
     });
   });
 
+  it('refuses a CORS policy that is not an exact origin list, or that lets any site send cookies', () => {
+    const route = (cors: unknown) =>
+      JSON.stringify([
+        { name: 'app', match: { path_prefix: '/app' }, upstream: { url: 'https://up.test' }, cors },
+      ]);
+    expect(problemsOf({ ...DEV, ROUTES: route({ origins: ['https://app.test/'] }) })).toEqual([
+      expect.stringMatching(
+        /^ROUTES\.0\.cors\.origins\.0: must be an origin such as https:\/\/app\.example\.com/,
+      ),
+    ]);
+    expect(
+      problemsOf({ ...DEV, ROUTES: route({ origins: ['https://App.test', 'ftp://app.test', 'app.test'] }) }),
+    ).toEqual([
+      expect.stringMatching(/^ROUTES\.0\.cors\.origins\.0: must be an origin/),
+      expect.stringMatching(/^ROUTES\.0\.cors\.origins\.1: must be an origin/),
+      expect.stringMatching(/^ROUTES\.0\.cors\.origins\.2: must be an origin/),
+    ]);
+    expect(problemsOf({ ...DEV, ROUTES: route({ origins: ['*'], credentials: true }) })).toEqual([
+      expect.stringMatching(/^ROUTES\.0\.cors\.credentials: credentials need explicit origins/),
+    ]);
+    expect(problemsOf({ ...DEV, ROUTES: route({ origins: ['*', 'https://app.test'] }) })).toEqual([
+      expect.stringMatching(/^ROUTES\.0\.cors\.origins: "\*" cannot be combined/),
+    ]);
+    expect(problemsOf({ ...DEV, ROUTES: route({ origins: [] }) })).toEqual([
+      expect.stringMatching(/^ROUTES\.0\.cors\.origins: /),
+    ]);
+    expect(problemsOf({ ...DEV, ROUTES: route({ origins: ['https://app.test'], allow: ['x'] }) })).toEqual([
+      expect.stringMatching(/^ROUTES\.0\.cors: .*allow/),
+    ]);
+    const [compiled] = parseConfig({
+      ...DEV,
+      ROUTES: route({ origins: ['https://app.test', 'http://localhost:8080'], allow_headers: ['x-trace'] }),
+    }).routes;
+    expect(compiled!.cors).toEqual({
+      origins: new Set(['https://app.test', 'http://localhost:8080']),
+      credentials: false,
+      // The route's token headers are always allowed: the Authorization header and the default x-pat, x-auth-token.
+      allowHeaders: 'authorization, x-pat, x-auth-token, x-trace',
+      exposeHeaders: 'x-pat-token-expiration, x-request-id, retry-after, www-authenticate',
+      maxAge: '600',
+    });
+    expect(parseConfig({ ...DEV, ROUTES: route(undefined) }).routes[0]!.cors).toBeNull();
+  });
+
   it('needs AUTH_JWKS_URL or AUTH_HS256_SECRET; production needs https for the JWKS', () => {
     const { AUTH_HS256_SECRET: _, ...noAuth } = PROD;
     const [problem] = problemsOf(noAuth);
