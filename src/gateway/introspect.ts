@@ -2,22 +2,11 @@ import type { Context } from 'hono';
 import { verifyPat } from '../auth/verify-pat';
 import type { AppEnv } from '../env';
 import { AppError } from '../errors';
+import { secretsEqual } from '../lib/timing-safe';
 
 // RFC 7662 token introspection, for resource servers that cannot sit behind the proxy. The caller authenticates
 // with a configured client credential (HTTP Basic, §2.1); any token that is not currently valid is simply
 // {"active": false} (§2.2), whatever the reason.
-
-const encoder = new TextEncoder();
-
-async function digest(value: string): Promise<ArrayBuffer> {
-  return crypto.subtle.digest('SHA-256', encoder.encode(value));
-}
-
-/** Constant-time comparison of two secrets (hashed first so lengths never differ). */
-async function secretsEqual(a: string, b: string): Promise<boolean> {
-  const [x, y] = await Promise.all([digest(a), digest(b)]);
-  return crypto.subtle.timingSafeEqual(x, y);
-}
 
 async function authenticateClient(c: Context<AppEnv>): Promise<string> {
   const unauthorized = new AppError(401, 'invalid_client', 'Client authentication failed', {
