@@ -8,7 +8,7 @@ import { AppError } from '../errors';
 import { assertUnambiguousPath } from '../http/path-safety';
 import { tooManyFailures, verifyPatGuarded } from './abuse';
 import { corsHeaders, isPreflight, preflight, UPSTREAM_CORS_HEADERS } from './cors';
-import { extractToken, headerList, headerValue } from './extract';
+import { extractToken, type HeaderList, headerList, headerValue } from './extract';
 import {
   matchRoute,
   type RequestUrl,
@@ -139,6 +139,15 @@ export async function proxy(request: Request, ctx: ProxyContext): Promise<Respon
   return response;
 }
 
+/** Whether the request's framing says a body follows (RFC 9112 §6.3): chunked, or a non-zero Content-Length. */
+function announcesBody(headers: HeaderList): boolean {
+  for (const [name, value] of headers) {
+    if (name === 'transfer-encoding') return true;
+    if (name === 'content-length' && value.trim() !== '0') return true;
+  }
+  return false;
+}
+
 /** Adds Origin to the answer's Vary (the CORS headers depend on it), unless it is there or Vary is `*`. */
 function varyOnOrigin(headers: Headers): void {
   const vary = headers.get('vary');
@@ -159,6 +168,13 @@ async function authenticateAndForward(
 
   // The headers are read from the runtime once; extraction and forwarding both work from this list.
   const headers = headerList(request.headers);
+  const method = request.method;
+  const hasBody = method !== 'GET' && method !== 'HEAD';
+  // The runtime cannot send a GET or HEAD with a body: refuse it rather than forward the request without it.
+  if (!hasBody && announcesBody(headers))
+    throw new AppError(400, 'body_not_allowed', 'Body not allowed', {
+      detail: `A ${method} request cannot carry a body through the gateway; send it with POST.`,
+    });
   const extraction = extractToken(headers, url, match.segments, route, config.tokenPrefix);
   if (extraction.conflict) throw invalidRequest('The request carries more than one different access token.');
   if (extraction.embedded)
@@ -186,7 +202,6 @@ async function authenticateAndForward(
     }
     throw invalidToken();
   }
-  const method = request.method;
   const needed = requiredScopes(route, method);
   for (const scope of needed) if (!result.scopes.includes(scope)) throw insufficientScope(needed);
 
@@ -195,7 +210,6 @@ async function authenticateAndForward(
     ctx.waitUntil(recordUsage(ctx.db, state.id, clientIp, now));
 
   const caller = await identity(config, state, route, result.scopes, now);
-  const hasBody = method !== 'GET' && method !== 'HEAD';
   const forwarded = { clientIp, proto: url.protocol.slice(0, -1), host: url.host };
   const response = await sendUpstream(
     upstreamUrl(match, url, extraction),

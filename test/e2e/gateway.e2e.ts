@@ -151,6 +151,24 @@ describe('bodies stream both ways', () => {
     for await (const part of res.body as unknown as AsyncIterable<Uint8Array>) got += part.byteLength;
     assert.equal(got, bytes);
   });
+
+  it('a GET with a body (as Elasticsearch clients send) is refused, not forwarded without it', async () => {
+    const before = h.upstream.received.length;
+    const res = await curl([
+      '-X',
+      'GET',
+      '--data',
+      '{"query":{"match_all":{}}}',
+      '-H',
+      'content-type: application/json',
+      '-H',
+      `x-pat: ${pat}`,
+      `${h.gateway}/e2e/_search`,
+    ]);
+    assert.equal(res.status, 400, res.body);
+    assert.equal(JSON.parse(res.body).code, 'body_not_allowed');
+    assert.equal(h.upstream.received.length, before);
+  });
 });
 
 describe('WebSocket upgrades pass through', () => {

@@ -133,6 +133,26 @@ describe('streaming bodies', () => {
     expect(upstream.only().headers.get('content-type')).toBe('application/octet-stream');
   });
 
+  it('a GET or HEAD that announces a body is refused (400), not forwarded without it', async () => {
+    const t = await token();
+    const upstream = fakeUpstream();
+    for (const method of ['GET', 'HEAD']) {
+      for (const framing of [{ 'content-length': '17' }, { 'transfer-encoding': 'chunked' }]) {
+        const res = await call('/svc/_search', { method, headers: { ...bearer(t), ...framing } });
+        expect(res.status).toBe(400);
+        if (method === 'GET') {
+          const problem = await expectProblem(res, 400, 'body_not_allowed');
+          expect(problem.detail).toContain('send it with POST');
+        }
+      }
+    }
+    expect(upstream.requests).toHaveLength(0);
+    // An empty body is no body: Content-Length: 0 on a GET is forwarded.
+    const empty = await call('/svc/_search', { headers: { ...bearer(t), 'content-length': '0' } });
+    expect(empty.status).toBe(200);
+    expect(upstream.only().method).toBe('GET');
+  });
+
   it('a 10 MB streamed download arrives intact', async () => {
     const t = await token();
     fakeUpstream(
