@@ -16,7 +16,10 @@ function isOrigin(value: string): boolean {
   if (value === '*') return true;
   try {
     const url = new URL(value);
-    return (url.protocol === 'https:' || url.protocol === 'http:') && url.origin === value;
+    // `https://*.example.com` parses, but browsers never send a pattern: it would match nothing.
+    return (
+      (url.protocol === 'https:' || url.protocol === 'http:') && url.origin === value && !value.includes('*')
+    );
   } catch {
     return false;
   }
@@ -29,7 +32,7 @@ export const corsSchema = z
       .array(
         z.string().refine(isOrigin, {
           error:
-            'must be an origin such as https://app.example.com (lower case, no path, no trailing slash), or *',
+            'must be an origin such as https://app.example.com (lower case, no path, no trailing slash, no patterns), or *',
         }),
       )
       .min(1)
@@ -99,11 +102,15 @@ function allowed(policy: CorsPolicy, origin: string): boolean {
   return policy.origins === null || policy.origins.has(origin);
 }
 
-/** The CORS headers of an answer (not a preflight) to `origin`, or none when the origin is not allowed. */
+/**
+ * The CORS headers of an answer (not a preflight) to `origin`, or none when the origin is not allowed. A route open
+ * to any origin sends `*` on every answer, with or without an Origin, so a cached copy serves every site
+ * (Fetch §3.2.5); one with a list names the origin, and its answers vary on Origin.
+ */
 export function corsHeaders(policy: CorsPolicy, origin: string | null): [string, string][] {
-  if (origin === null || !allowed(policy, origin)) return [];
+  if (policy.origins !== null && (origin === null || !policy.origins.has(origin))) return [];
   const headers: [string, string][] = [
-    ['access-control-allow-origin', policy.origins === null ? '*' : origin],
+    ['access-control-allow-origin', policy.origins === null ? '*' : (origin as string)],
     ['access-control-expose-headers', policy.exposeHeaders],
   ];
   if (policy.credentials) headers.push(['access-control-allow-credentials', 'true']);

@@ -139,11 +139,14 @@ export async function proxy(request: Request, ctx: ProxyContext): Promise<Respon
   return response;
 }
 
-/** Whether the request's framing says a body follows (RFC 9112 §6.3): chunked, or a non-zero Content-Length. */
+/**
+ * Whether the request's framing says a body follows (RFC 9112 §6.3): chunked, or a Content-Length other than zero
+ * (`0`, `00`, or the same zero repeated as `0, 0`, RFC 9110 §8.6).
+ */
 function announcesBody(headers: HeaderList): boolean {
   for (const [name, value] of headers) {
     if (name === 'transfer-encoding') return true;
-    if (name === 'content-length' && value.trim() !== '0') return true;
+    if (name === 'content-length' && !/^\s*0+\s*(,\s*0+\s*)*$/.test(value)) return true;
   }
   return false;
 }

@@ -192,6 +192,19 @@ describe('answers and errors', () => {
     expect(upstream.only().url.search).toBe('');
   });
 
+  it('an any-origin route sends `*` with or without an Origin, so a cached answer serves every site', async () => {
+    const { created } = await userWithToken();
+    fakeUpstream(() => new Response('ok', { headers: { 'cache-control': 'public, max-age=600' } }));
+    const res = await call('/public-cors/x', { headers: { 'x-api-token': created.token } });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('cache-control')).toBe('public, max-age=600');
+    expect(res.headers.get('access-control-allow-origin')).toBe('*');
+    expect(res.headers.get('access-control-expose-headers')).toContain('x-pat-token-expiration');
+    const missing = await call('/public-cors/x');
+    await expectProblem(missing, 401, 'missing_token');
+    expect(missing.headers.get('access-control-allow-origin')).toBe('*');
+  });
+
   it('a route without a CORS policy relays the upstream’s own CORS headers untouched', async () => {
     const { created } = await userWithToken({ scopes: ['read'] });
     upstreamWithCors();

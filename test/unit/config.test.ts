@@ -160,12 +160,24 @@ describe('parseConfig', () => {
       ),
     ]);
     expect(
-      problemsOf({ ...DEV, ROUTES: route({ origins: ['https://App.test', 'ftp://app.test', 'app.test'] }) }),
+      problemsOf({
+        ...DEV,
+        ROUTES: route({ origins: ['https://App.test', 'ftp://app.test', 'app.test', 'https://*.app.test'] }),
+      }),
     ).toEqual([
       expect.stringMatching(/^ROUTES\.0\.cors\.origins\.0: must be an origin/),
       expect.stringMatching(/^ROUTES\.0\.cors\.origins\.1: must be an origin/),
       expect.stringMatching(/^ROUTES\.0\.cors\.origins\.2: must be an origin/),
+      // Patterns parse as URLs, but no browser sends one: it would match nothing.
+      expect.stringMatching(/^ROUTES\.0\.cors\.origins\.3: must be an origin.*no patterns/),
     ]);
+    // IPv6 literals and punycode hosts are origins.
+    expect(
+      parseConfig({
+        ...DEV,
+        ROUTES: route({ origins: ['http://[::1]:8080', 'https://xn--bcher-kva.example'] }),
+      }).routes[0]!.cors!.origins,
+    ).toEqual(new Set(['http://[::1]:8080', 'https://xn--bcher-kva.example']));
     expect(problemsOf({ ...DEV, ROUTES: route({ origins: ['*'], credentials: true }) })).toEqual([
       expect.stringMatching(/^ROUTES\.0\.cors\.credentials: credentials need explicit origins/),
     ]);
