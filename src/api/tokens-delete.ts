@@ -11,7 +11,7 @@ const route = createRoute({
   tags: ['Tokens'],
   summary: 'Delete a token permanently',
   description:
-    'Permanently deletes the token; it cannot be restored (seed 001). With `delete_requires_inactive` in the policy, an active token must be revoked first (409 `token_active`, seed 004).',
+    'Permanently deletes the token; it cannot be restored (seed 001). With `delete_requires_inactive` in the policy, an active token must be revoked first (409 `token_active`, seed 004). If another request changed the token meanwhile, nothing is deleted: 409 `token_changed`.',
   middleware: [managementAuth()] as const,
   request: { params: TokenIdParam },
   responses: { 204: { description: 'Deleted.' }, ...errorResponses(400, 401, 403, 404, 409, 503) },

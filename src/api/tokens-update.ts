@@ -30,7 +30,7 @@ const route = createRoute({
   tags: ['Tokens'],
   summary: 'Edit a token',
   description:
-    'Changes the name, description or expiration — expired tokens included (seed 001). Changing the expiration is refused when the policy makes it immutable (seed 002).',
+    'Changes the name, description or expiration — expired tokens included (seed 001). Changing the expiration is refused when the policy makes it immutable (seed 002). If another request changed the token meanwhile (revoke, restore, rotate, edit), nothing is written: 409 `token_changed`.',
   middleware: [managementAuth()] as const,
   request: {
     params: TokenIdParam,

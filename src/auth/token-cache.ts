@@ -151,3 +151,15 @@ export async function publishTokenState(
     else invalidateLoads(hash);
   }
 }
+
+/**
+ * Forgets a token's positive record, in this isolate's memory and in KV, so the next request reads D1. Never admits
+ * anything, so it is safe whatever happened meanwhile; a denial held in memory is kept.
+ */
+export async function dropTokenState(deps: CacheDeps, hash: string): Promise<void> {
+  const memory = isolateCache(deps.config);
+  const held = memory.peek(hash);
+  if (held && admitsRequests(held, deps.now)) memory.delete(hash);
+  invalidateLoads(hash);
+  await deps.kv.delete(kvKey(hash));
+}

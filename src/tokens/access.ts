@@ -3,12 +3,12 @@ import type { DrizzleD1Database } from 'drizzle-orm/d1';
 import type { RequestContext } from '../audit';
 import { decide, type TokenAction } from '../auth/permissions';
 import { type Principal, toPrincipal } from '../auth/principals';
-import { publishTokenState } from '../auth/token-cache';
+import { dropTokenState, publishTokenState } from '../auth/token-cache';
 import type { Config } from '../config';
 import { principals, type TokenRow } from '../db/schema';
 import { type AppError, conflict, forbidden, notFound } from '../errors';
 import { findToken, findTokenStateByHash } from './repository';
-import { tokenStateFrom } from './state';
+import { type TokenState, tokenStateFrom } from './state';
 
 // What every lifecycle operation shares: loading a token through the permission matrix, and publishing its new
 // state to the caches after a change.
@@ -105,7 +105,7 @@ export async function publish(
   }
   deps.waitUntil(
     new Promise((resolve) => setTimeout(resolve, RESYNC_DELAY_MS))
-      .then(() => resyncTokenState(deps, row.id, row.secretHash))
+      .then(() => resyncTokenState(deps, row.id, row.secretHash, 'tombstone' in next ? null : next))
       .catch((error: unknown) =>
         console.error(JSON.stringify({ event: 'kv_resync_failed', token_id: row.id, error: String(error) })),
       ),
@@ -114,11 +114,22 @@ export async function publish(
 
 /**
  * Re-asserts a revocation or deletion from D1's current state. It never writes an active record: a positive
- * written late could cover a revocation made meanwhile (a live token missing from KV just falls back to D1).
+ * written late could cover a revocation made meanwhile (a live token missing from KV just falls back to D1). When
+ * the publish wrote a positive that no longer matches D1 (two edits at once: the older one's KV write landed last),
+ * that record is dropped instead, so a cache never keeps a longer life or wider scopes than D1 holds.
  */
-async function resyncTokenState(deps: ServiceDeps, id: string, hash: string): Promise<void> {
+async function resyncTokenState(
+  deps: ServiceDeps,
+  id: string,
+  hash: string,
+  published: TokenState | null,
+): Promise<void> {
   const current = await findTokenStateByHash(deps.db, [hash]);
-  if (current && current.revokedAt === null) return;
+  if (current && current.revokedAt === null) {
+    if (published && JSON.stringify(published) !== JSON.stringify(tokenStateFrom(current)))
+      await dropTokenState({ ...deps, now: Date.now() }, hash);
+    return;
+  }
   await publishTokenState({ ...deps, now: Date.now() }, hash, {
     tombstone: current ? 'revoked' : 'deleted',
     id,

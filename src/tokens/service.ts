@@ -170,13 +170,16 @@ export async function updateToken(deps: ServiceDeps, actor: Principal, id: strin
   }
   if (Object.keys(changes).length === 0) return row;
   const updated = { ...row, ...changes, updatedAt: now };
+  let result: unknown;
   try {
-    await deps.db.batch([
+    [result] = await deps.db.batch([
       deps.db
         .update(tokens)
         .set({ ...changes, updatedAt: now })
-        .where(eq(tokens.id, id)),
-      auditInsert(
+        // Only the row as it was read: a revoke, restore, rotation or edit meanwhile must not be overwritten, and
+        // what is published below must be what D1 now holds.
+        .where(and(eq(tokens.id, id), unchangedSince(row))),
+      auditInsertIfChanged(
         deps.db,
         deps.ctx,
         {
@@ -196,8 +199,31 @@ export async function updateToken(deps: ServiceDeps, actor: Principal, id: strin
     if (isUniqueViolation(error, 'name_key')) throw nameTaken();
     throw error;
   }
+  if (changedRows(result) === 0) await changedMeanwhile(deps, actor, id, 'edit');
   if ('expiresAt' in changes && row.revokedAt === null) await publish(deps, updated, owner);
   return updated;
+}
+
+/** The row is as it was read: no change since (every change sets updated_at), and the same revocation state. */
+function unchangedSince(row: TokenRow) {
+  return and(
+    eq(tokens.updatedAt, row.updatedAt),
+    row.revokedAt === null ? isNull(tokens.revokedAt) : eq(tokens.revokedAt, row.revokedAt),
+  );
+}
+
+/** A guarded write changed nothing: 404 if the token is gone now, else 409. Never returns. */
+async function changedMeanwhile(
+  deps: ServiceDeps,
+  actor: Principal,
+  id: string,
+  action: 'edit' | 'delete',
+): Promise<never> {
+  await loadToken(deps, actor, id, action);
+  throw conflict(
+    'token_changed',
+    'The token changed while this request ran (revoked, restored, rotated or edited); load it again and retry.',
+  );
 }
 
 export async function deleteToken(deps: ServiceDeps, actor: Principal, id: string) {
@@ -209,9 +235,9 @@ export async function deleteToken(deps: ServiceDeps, actor: Principal, id: strin
       'This deployment deletes only revoked or expired tokens: revoke it first.',
     );
   }
-  await deps.db.batch([
-    deps.db.delete(tokens).where(eq(tokens.id, id)),
-    auditInsert(
+  const [result] = await deps.db.batch([
+    deps.db.delete(tokens).where(and(eq(tokens.id, id), unchangedSince(row))),
+    auditInsertIfChanged(
       deps.db,
       ctx,
       {
@@ -224,6 +250,8 @@ export async function deleteToken(deps: ServiceDeps, actor: Principal, id: strin
       now,
     ),
   ]);
+  // Deleted by someone else meanwhile (404), or changed (409): the check above may no longer hold.
+  if (changedRows(result) === 0) await changedMeanwhile(deps, actor, id, 'delete');
   await publish(deps, row, owner, 'deleted');
 }
 

@@ -1,0 +1,206 @@
+import { env } from 'cloudflare:workers';
+import { drizzle } from 'drizzle-orm/d1';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { type Principal, toPrincipal } from '../../src/auth/principals';
+import { resetIsolateCache } from '../../src/auth/token-cache';
+import { getConfig } from '../../src/config';
+import type { PrincipalRow } from '../../src/db/schema';
+import { AppError } from '../../src/errors';
+import type { ServiceDeps } from '../../src/tokens/access';
+import { deleteToken, updateToken } from '../../src/tokens/service';
+import { bearer, call, jwtFor } from '../helpers';
+import {
+  API,
+  currentUserWithPat,
+  kvKeyFor,
+  patchJson,
+  postJson,
+  tokenRow,
+  userWithToken,
+  utcDate,
+} from './support';
+
+// Two changes to one token at once (two browser tabs, a script and a person), in fixed interleavings: the service
+// call under test loads the token, and just before its D1 batch (or its KV write) another request, a real one
+// through the Worker, changes the token. Whatever the order, D1 and the caches must agree on the outcome, a revoked
+// or deleted token must stay refused, and the audit log must tell what happened, once.
+
+afterEach(() => {
+  vi.useRealTimers();
+  resetIsolateCache();
+});
+
+const del = (id: string, jwt: string) =>
+  call(`${API}/tokens/${id}`, { method: 'DELETE', headers: bearer(jwt) });
+
+async function principalOf(subject: string): Promise<Principal> {
+  const row = await env.DB.prepare('select * from principals where subject = ?')
+    .bind(subject)
+    .first<Record<string, unknown>>();
+  return toPrincipal({ ...row, active: Boolean(row!.active) } as unknown as PrincipalRow);
+}
+
+/** Service dependencies whose first D1 batch waits for `before()` to finish; `pending` collects waitUntil work. */
+function interleaved(actor: Principal, before: () => Promise<unknown>, kv: KVNamespace = env.TOKEN_CACHE) {
+  const db = drizzle(env.DB);
+  let fired = false;
+  const hooked = new Proxy(db, {
+    get(target, prop, receiver) {
+      if (prop !== 'batch') return Reflect.get(target, prop, receiver);
+      return async (queries: unknown) => {
+        if (!fired) {
+          fired = true;
+          await before();
+        }
+        return (target.batch as (q: unknown) => Promise<unknown>)(queries);
+      };
+    },
+  });
+  const pending: Promise<unknown>[] = [];
+  const deps: ServiceDeps = {
+    db: hooked,
+    kv,
+    config: getConfig(env),
+    now: Date.now(),
+    ctx: { actor: { id: actor.id, kind: actor.kind }, ip: null, userAgent: null, requestId: 'race' },
+    waitUntil: (promise) => void pending.push(promise),
+  };
+  return { deps, pending };
+}
+
+async function auditOf(id: string): Promise<string[]> {
+  const { results } = await env.DB.prepare(
+    'select action from audit_events where target_id = ? order by rowid',
+  )
+    .bind(id)
+    .all<{ action: string }>();
+  return results.map((r) => r.action);
+}
+
+async function failure(promise: Promise<unknown>): Promise<AppError> {
+  const error = await promise.then(
+    () => null,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(AppError);
+  return error as AppError;
+}
+
+describe('an edit racing another change', () => {
+  it('revoked meanwhile: the edit is refused (409) and the token stays refused, at once', async () => {
+    const { user, created } = await userWithToken();
+    const actor = await principalOf(user.subject);
+    let revoked = 0;
+    const { deps } = interleaved(actor, async () => {
+      revoked = (await postJson(`/tokens/${created.id}/revoke`, user.jwt)).status;
+    });
+    const error = await failure(updateToken(deps, actor, created.id, { expires_in_days: 60 }));
+    expect(revoked).toBe(200);
+    expect([error.status, error.code]).toEqual([409, 'token_changed']);
+    expect((await tokenRow(created.id))!.revoked_at).not.toBeNull();
+    const kv = await env.TOKEN_CACHE.get<{ state: string }>(await kvKeyFor(created.token), 'json');
+    expect(kv?.state).toBe('revoked');
+    expect((await currentUserWithPat(created.token)).status).toBe(401);
+    expect(await auditOf(created.id)).toEqual(['token.created', 'token.revoked']);
+  });
+
+  it('deleted meanwhile: 404, no update audited after the deletion, and the token stays refused', async () => {
+    const { user, created } = await userWithToken();
+    const actor = await principalOf(user.subject);
+    let deleted = 0;
+    const { deps } = interleaved(actor, async () => {
+      deleted = (await del(created.id, user.jwt)).status;
+    });
+    const error = await failure(
+      updateToken(deps, actor, created.id, { name: 'renamed', expires_in_days: 60 }),
+    );
+    expect(deleted).toBe(204);
+    expect([error.status, error.code]).toEqual([404, 'not_found']);
+    expect(await tokenRow(created.id)).toBeNull();
+    expect(await auditOf(created.id)).toEqual(['token.created', 'token.deleted']);
+    expect((await currentUserWithPat(created.token)).status).toBe(401);
+  });
+
+  it('rotated meanwhile: 409, and the old secret stays refused', async () => {
+    const { user, created } = await userWithToken();
+    const actor = await principalOf(user.subject);
+    const { deps } = interleaved(actor, () => postJson(`/tokens/${created.id}/rotate`, user.jwt));
+    const error = await failure(updateToken(deps, actor, created.id, { expires_in_days: 60 }));
+    expect(error.status).toBe(409);
+    expect((await tokenRow(created.id))!.revoke_reason).toBe('rotated');
+    expect((await currentUserWithPat(created.token)).status).toBe(401);
+  });
+
+  it('edited meanwhile: 409, and the other edit stands', async () => {
+    const { user, created } = await userWithToken();
+    const actor = await principalOf(user.subject);
+    const { deps } = interleaved(actor, () =>
+      patchJson(`/tokens/${created.id}`, user.jwt, { name: 'theirs' }),
+    );
+    const error = await failure(updateToken(deps, actor, created.id, { name: 'mine' }));
+    expect(error.status).toBe(409);
+    expect((await tokenRow(created.id))!.name).toBe('theirs');
+    expect(await auditOf(created.id)).toEqual(['token.created', 'token.updated']);
+  });
+
+  it('over HTTP, without a race, edits still apply one after another', async () => {
+    const { user, created } = await userWithToken();
+    expect((await patchJson(`/tokens/${created.id}`, user.jwt, { name: 'one' })).status).toBe(200);
+    expect((await patchJson(`/tokens/${created.id}`, user.jwt, { description: 'two' })).status).toBe(200);
+    expect((await tokenRow(created.id))!).toMatchObject({ name: 'one', description: 'two' });
+  });
+});
+
+describe('a delete racing another change', () => {
+  it('two deletes: one succeeds, the other gets 404, and one token.deleted is audited', async () => {
+    const { user, created } = await userWithToken();
+    const actor = await principalOf(user.subject);
+    let other = 0;
+    const { deps } = interleaved(actor, async () => {
+      other = (await del(created.id, user.jwt)).status;
+    });
+    const error = await failure(deleteToken(deps, actor, created.id));
+    expect(other).toBe(204);
+    expect(error.status).toBe(404);
+    expect((await auditOf(created.id)).filter((a) => a === 'token.deleted')).toHaveLength(1);
+  });
+});
+
+describe('two expiry edits at once', () => {
+  it('the cache never keeps the losing, longer expiry: once D1 says expired, the token is refused', async () => {
+    const { user, created } = await userWithToken();
+    const actor = await principalOf(user.subject);
+    // Edit A (365 days) writes D1; before A's KV write lands, edit B (1 day) runs to completion, KV write included.
+    let fired = false;
+    const kv = new Proxy(env.TOKEN_CACHE, {
+      get(target, prop) {
+        const value = Reflect.get(target, prop);
+        if (prop !== 'put') return typeof value === 'function' ? value.bind(target) : value;
+        return async (...args: Parameters<KVNamespace['put']>) => {
+          if (!fired) {
+            fired = true;
+            const b = await patchJson(`/tokens/${created.id}`, user.jwt, { expires_at: utcDate(1) });
+            expect(b.status).toBe(200);
+          }
+          return target.put(...args);
+        };
+      },
+    });
+    const { deps, pending } = interleaved(actor, async () => {}, kv);
+    await updateToken(deps, actor, created.id, { expires_in_days: 365 });
+    // A's delayed resync (B's runs in the Worker's own waitUntil, and only re-reads what B wrote).
+    await Promise.all(pending);
+    const expiresAt = (await tokenRow(created.id))!.expires_at as number;
+    const record = await env.TOKEN_CACHE.get<{ exp: number }>(await kvKeyFor(created.token), 'json');
+    // KV holds D1's expiry, or nothing (the next request reads D1).
+    expect(record === null || record.exp === expiresAt).toBe(true);
+
+    // A minute after D1's expiry, well within a KV record's life, in an isolate with empty memory.
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(expiresAt + 60_000);
+    resetIsolateCache();
+    const status = await call(`${API}/tokens/${created.id}`, { headers: bearer(await jwtFor(user.subject)) });
+    expect(((await status.json()) as { status: string }).status).toBe('expired');
+    expect((await currentUserWithPat(created.token)).status).toBe(401);
+  });
+});
