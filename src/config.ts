@@ -202,6 +202,14 @@ function buildPolicy(input: z.infer<typeof policyInput>, ctx: z.RefinementCtx): 
       message: 'is later than max_days',
     });
   }
+  if ('rule' in exp.default && ('months' in exp.min ? exp.min.months > 6 : exp.min.days > 181)) {
+    // The rule's date can be as little as six months (181 days) away: a later minimum would refuse its own default.
+    ctx.addIssue({
+      code: 'custom',
+      path: ['TOKEN_POLICY', 'expiration', 'min'],
+      message: 'next_half_year_boundary can be just 6 months away: min must be at most 6 months (181 days)',
+    });
+  }
   if ('rule' in exp.default && exp.max_days < 365) {
     // The next January 1st or July 1st at least six months out can be up to 365 days away.
     ctx.addIssue({

@@ -15,7 +15,9 @@ function isControl(code: number): boolean {
   return (code < 0x20 && code !== 0x09 && code !== 0x0a && code !== 0x0d) || (code >= 0x7f && code <= 0x9f);
 }
 const chars = (s: string) => [...s].length;
-const INVISIBLE = /[\p{White_Space}\p{Cf}]/gu;
+// What a name cannot consist of alone: spaces, format characters, other default-ignorable ones (Hangul fillers,
+// variation selectors, the grapheme joiner), combining marks without a base, and the blank Braille pattern.
+const INVISIBLE = /[\p{White_Space}\p{Cf}\p{Default_Ignorable_Code_Point}\p{M}\u2800]/gu;
 // A lone UTF-16 surrogate cannot be stored as UTF-8: D1 would keep a replacement character instead.
 const WELL_FORMED = {
   message: 'Must be valid Unicode text (no lone surrogates).',
@@ -25,6 +27,8 @@ const WELL_FORMED = {
 export const nameSchema = z
   .string()
   .trim()
+  // One spelling per name (NFC: `é`, not `e` + U+0301), so look-alikes collide and length counts what people see.
+  .normalize('NFC')
   // Blank includes names made only of invisible characters (zero-width spaces, joiners, BOM).
   .refine((s) => s.replace(INVISIBLE, '').length > 0, {
     message: 'Name is required and cannot be blank.',
@@ -38,13 +42,14 @@ export const nameSchema = z
   })
   .openapi({
     description:
-      'Required, 1–100 characters after trimming, single line, unique per owner (case-insensitive).',
+      'Required, 1–100 characters after trimming and Unicode NFC normalization, single line, not only invisible characters, unique per owner (case-insensitive).',
     example: 'CI deploy',
   });
 
 export const descriptionSchema = z
   .string()
   .trim()
+  .normalize('NFC')
   .refine((s) => chars(s) <= 500, { message: 'At most 500 characters.', params: { code: 'too_long' } })
   .refine((s) => s.isWellFormed(), WELL_FORMED)
   .refine((s) => !CONTROL.test(s), {
@@ -162,10 +167,11 @@ export const ListTokensQuery = z
   .object({
     status: z.enum(['active', 'expired', 'revoked']).optional(),
     q: z.string().max(100).optional().openapi({ description: 'Case-insensitive substring of the name.' }),
+    // At least 1: zero days matches nothing, and an empty value (`?expiring_within_days=`) would coerce to it.
     expiring_within_days: z.coerce
       .number()
       .int()
-      .min(0)
+      .min(1)
       .max(3650)
       .optional()
       .openapi({ description: 'Only active tokens expiring within this many days.' }),

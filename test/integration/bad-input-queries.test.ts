@@ -38,7 +38,7 @@ const PARAMS: Record<string, Record<string, string[]>> = {
     status: ENUM,
     sort: ENUM,
     q: ['q'.repeat(101), 'q'.repeat(10 * KB)],
-    expiring_within_days: ['-1', '3651', '1.5', '1e309', 'abc'],
+    expiring_within_days: ['-1', '0', '', '3651', '1.5', '1e309', 'abc'],
   },
   '/audit': {},
   '/admin/tokens': {

@@ -23,6 +23,10 @@ describe('POST /tokens — name validation', () => {
     ['missing', {}, 'required'],
     ['empty', { name: '' }, 'blank'],
     ['only spaces', { name: '    ' }, 'blank'],
+    ['only Hangul fillers', { name: '\u3164\uFFA0\u115F' }, 'blank'],
+    ['only a grapheme joiner and a variation selector', { name: '\u034F\uFE0F' }, 'blank'],
+    ['only combining accents', { name: '\u0301\u0301' }, 'blank'],
+    ['only blank Braille patterns', { name: '\u2800\u2800' }, 'blank'],
     ['not a string', { name: 42 }, undefined],
     ['null', { name: null }, undefined],
     ['101 characters', { name: 'a'.repeat(101) }, 'too_long'],
@@ -38,6 +42,24 @@ describe('POST /tokens — name validation', () => {
     const user = await newUser();
     await expectFieldError(await postJson('/tokens', user.jwt, body), 'name', code);
     await expectNoTokens(user.jwt);
+  });
+
+  it('stores names in one Unicode spelling (NFC): look-alikes collide, and length counts what people see', async () => {
+    const user = await newUser();
+    const first = await postJson('/tokens', user.jwt, { name: 'Caf\u00e9' });
+    expect(first.status).toBe(201);
+    const decomposed = await postJson('/tokens', user.jwt, { name: 'Cafe\u0301' });
+    expect(decomposed.status).toBe(409);
+    expect(((await decomposed.json()) as { code: string }).code).toBe('name_taken');
+    // 60 × (e + combining acute) is 60 characters once composed, within the limit of 100.
+    const long = await postJson('/tokens', user.jwt, {
+      name: 'e\u0301'.repeat(60),
+      description: 'Cafe\u0301',
+    });
+    expect(long.status).toBe(201);
+    const body = (await long.json()) as { name: string; description: string };
+    expect(body.name).toBe('\u00e9'.repeat(60));
+    expect(body.description).toBe('Caf\u00e9');
   });
 
   it('reports a name of the wrong type as invalid_type, not as missing', async () => {

@@ -77,6 +77,28 @@ describe('TOKEN_POLICY', () => {
     expect(earliest).toBeLessThanOrEqual(latest); // so is a policy that still has a valid window
   });
 
+  it('refuses a minimum the half-year default would fall short of (it can be just 6 months away)', () => {
+    const months = { ...DEV, TOKEN_POLICY: '{"preset":"half-year","expiration":{"min":{"months":9}}}' };
+    expect(problemsOf(months)).toEqual([
+      expect.stringMatching(
+        /^TOKEN_POLICY\.expiration\.min: next_half_year_boundary can be just 6 months away/,
+      ),
+    ]);
+    const days = { ...DEV, TOKEN_POLICY: '{"preset":"half-year","expiration":{"min":{"days":200}}}' };
+    expect(problemsOf(days)).toEqual([expect.stringMatching(/^TOKEN_POLICY\.expiration\.min: /)]);
+    // Six months or 181 days are fine: the rule never gives less.
+    for (const min of ['{"months":6}', '{"days":181}']) {
+      const env = { ...DEV, TOKEN_POLICY: `{"preset":"half-year","expiration":{"min":${min}}}` };
+      const { expiration } = parseConfig(env).policy;
+      for (let day = 0; day < 730; day += 7) {
+        const now = Date.UTC(2027, 0, 1) + day * 86_400_000;
+        expect(defaultExpiration(expiration, now)).toBeGreaterThanOrEqual(
+          expirationBounds(expiration, now).earliest,
+        );
+      }
+    }
+  });
+
   it('never lets the half-year default exceed max_days', () => {
     const env = { ...DEV, TOKEN_POLICY: '{"preset":"half-year","expiration":{"max_days":200}}' };
     let expiration: ReturnType<typeof parseConfig>['policy']['expiration'];
