@@ -1,4 +1,4 @@
-import { getTableColumns, sql } from 'drizzle-orm';
+import { getTableColumns, type SQL, sql } from 'drizzle-orm';
 import type { DrizzleD1Database } from 'drizzle-orm/d1';
 import type { SQLiteTable } from 'drizzle-orm/sqlite-core';
 
@@ -11,12 +11,22 @@ export function insertIfPreviousChanged(
   table: SQLiteTable,
   values: Record<string, unknown>,
 ) {
+  return insertWhere(db, table, values, sql`changes() = 1`);
+}
+
+/** Inserts the row only if `condition` holds when the statement runs (in a batch: atomically with the rest). */
+export function insertWhere(
+  db: DrizzleD1Database,
+  table: SQLiteTable,
+  values: Record<string, unknown>,
+  condition: SQL,
+) {
   // insert … select names every column of the table in order, so every column gets a value (or null).
   const params = sql.join(
     Object.keys(getTableColumns(table)).map((key) => sql`${values[key] ?? null}`),
     sql`, `,
   );
-  return db.insert(table).select(sql`select ${params} where changes() = 1`);
+  return db.insert(table).select(sql`select ${params} where ${condition}`);
 }
 
 /** Rows changed by a statement in a D1 batch result. */

@@ -1,8 +1,8 @@
-import { and, eq, isNull } from 'drizzle-orm';
-import { auditInsert, auditInsertIfChanged } from '../audit';
+import { and, eq, isNull, sql } from 'drizzle-orm';
+import { auditInsertIfChanged } from '../audit';
 import type { Principal } from '../auth/principals';
 import type { Config } from '../config';
-import { changedRows, insertIfPreviousChanged } from '../db/conditional';
+import { changedRows, insertIfPreviousChanged, insertWhere } from '../db/conditional';
 import { type TokenRow, tokens } from '../db/schema';
 import { conflict, forbidden, validationError } from '../errors';
 import { newId } from '../lib/ids';
@@ -95,7 +95,7 @@ async function insertNewToken(
     lastUsedIp: null,
     rotatedFromId: fields.rotatedFromId ?? null,
   };
-  return { token, row, insert: deps.db.insert(tokens).values(row) };
+  return { token, row };
 }
 
 /** Creates a token owned by `owner` (the actor themself, or a service account an admin manages). */
@@ -110,22 +110,26 @@ export async function createToken(
   const scopes = checkScopes(config, owner, input.scopes);
   const resolved = resolveExpiration(config.policy.expiration, input, now);
   const expiresAt = resolved === undefined ? defaultExpiration(config.policy.expiration, now) : resolved;
-  if ((await countTokens(deps.db, owner.id)) >= config.policy.max_tokens_per_owner) {
-    throw conflict(
-      'too_many_tokens',
-      `At most ${config.policy.max_tokens_per_owner} tokens per owner; delete some first.`,
-    );
-  }
+  const cap = config.policy.max_tokens_per_owner;
+  const tooMany = () => conflict('too_many_tokens', `At most ${cap} tokens per owner; delete some first.`);
+  if ((await countTokens(deps.db, owner.id)) >= cap) throw tooMany();
   const created = await insertNewToken(deps, owner, {
     name: input.name,
     description: input.description ?? null,
     scopes,
     expiresAt,
   });
+  let inserted: unknown;
   try {
-    await deps.db.batch([
-      created.insert,
-      auditInsert(
+    [inserted] = await deps.db.batch([
+      // The cap again, in the insert itself: concurrent creates cannot all pass the count above.
+      insertWhere(
+        deps.db,
+        tokens,
+        created.row,
+        sql`(select count(*) from ${tokens} where ${tokens.ownerId} = ${owner.id}) < ${cap}`,
+      ),
+      auditInsertIfChanged(
         deps.db,
         deps.ctx,
         {
@@ -142,6 +146,7 @@ export async function createToken(
     if (isUniqueViolation(error, 'name_key')) throw nameTaken();
     throw error;
   }
+  if (changedRows(inserted) === 0) throw tooMany();
   // A KV record from the start: the first request in this location is a KV hit, not a D1 read.
   deps.waitUntil(publish(deps, created.row, owner));
   return created;

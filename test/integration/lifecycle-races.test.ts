@@ -7,7 +7,7 @@ import { getConfig } from '../../src/config';
 import type { PrincipalRow } from '../../src/db/schema';
 import { AppError } from '../../src/errors';
 import type { ServiceDeps } from '../../src/tokens/access';
-import { deleteToken, updateToken } from '../../src/tokens/service';
+import { createToken, deleteToken, updateToken } from '../../src/tokens/service';
 import { bearer, call, jwtFor } from '../helpers';
 import {
   API,
@@ -202,5 +202,28 @@ describe('two expiry edits at once', () => {
     const status = await call(`${API}/tokens/${created.id}`, { headers: bearer(await jwtFor(user.subject)) });
     expect(((await status.json()) as { status: string }).status).toBe('expired');
     expect((await currentUserWithPat(created.token)).status).toBe(401);
+  });
+});
+
+describe('a create racing another create', () => {
+  it('at the per-owner cap, only one of them gets the last place (409 too_many_tokens)', async () => {
+    const { user } = await userWithToken();
+    const actor = await principalOf(user.subject);
+    let other = 0;
+    const { deps } = interleaved(actor, async () => {
+      other = (await postJson('/tokens', user.jwt, { name: 'the other tab' })).status;
+    });
+    // A cap of 2 for this call: one token exists, so its own count passes; the other create takes the place.
+    deps.config = { ...deps.config, policy: { ...deps.config.policy, max_tokens_per_owner: 2 } };
+    const error = await failure(createToken(deps, actor, actor, { name: 'this tab' }));
+    expect(other).toBe(201);
+    expect([error.status, error.code]).toEqual([409, 'too_many_tokens']);
+    const { results } = await env.DB.prepare('select name from tokens where owner_id = ?')
+      .bind(actor.id)
+      .all<{ name: string }>();
+    const names = results.map((r) => r.name);
+    expect(names).toHaveLength(2);
+    expect(names).toContain('the other tab');
+    expect(names).not.toContain('this tab');
   });
 });
