@@ -1,4 +1,4 @@
-import { eq } from 'drizzle-orm';
+import { and, eq, isNull } from 'drizzle-orm';
 import type { DrizzleD1Database } from 'drizzle-orm/d1';
 import type { Config } from '../config';
 import { tokens } from '../db/schema';
@@ -102,7 +102,9 @@ async function loadFromD1(deps: VerifyDeps, hash: string, token: string) {
       deps.db
         .update(tokens)
         .set({ secretHash: hash, pepperVersion: config.peppers.current.version })
-        .where(eq(tokens.id, row.id))
+        // Never a revoked row, nor one another request upgraded meanwhile: a revocation tombstones the hash it
+        // read, and its resync (by id) the one the row holds then.
+        .where(and(eq(tokens.id, row.id), eq(tokens.secretHash, row.secretHash), isNull(tokens.revokedAt)))
         .run(),
     );
   }

@@ -7,7 +7,7 @@ import { dropTokenState, publishTokenState } from '../auth/token-cache';
 import type { Config } from '../config';
 import { principals, type TokenRow } from '../db/schema';
 import { type AppError, conflict, forbidden, notFound } from '../errors';
-import { findToken, findTokenStateByHash } from './repository';
+import { findToken, findTokenStateById } from './repository';
 import { type TokenState, tokenStateFrom } from './state';
 
 // What every lifecycle operation shares: loading a token through the permission matrix, and publishing its new
@@ -124,14 +124,17 @@ async function resyncTokenState(
   hash: string,
   published: TokenState | null,
 ): Promise<void> {
-  const current = await findTokenStateByHash(deps.db, [hash]);
+  // By id: a verification may have moved the row to a new pepper (a new hash) after this change read it, and
+  // cached it under that hash.
+  const current = await findTokenStateById(deps.db, id);
+  const now = Date.now();
   if (current && current.revokedAt === null) {
     if (published && JSON.stringify(published) !== JSON.stringify(tokenStateFrom(current)))
-      await dropTokenState({ ...deps, now: Date.now() }, hash);
+      await dropTokenState({ ...deps, now }, hash);
     return;
   }
-  await publishTokenState({ ...deps, now: Date.now() }, hash, {
-    tombstone: current ? 'revoked' : 'deleted',
-    id,
-  });
+  const gone = { tombstone: current ? ('revoked' as const) : ('deleted' as const), id };
+  await publishTokenState({ ...deps, now }, hash, gone);
+  if (current && current.secretHash !== hash)
+    await publishTokenState({ ...deps, now }, current.secretHash, gone);
 }

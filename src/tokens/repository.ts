@@ -116,11 +116,27 @@ export async function countTokens(db: DrizzleD1Database, ownerId: string): Promi
   return row?.n ?? 0;
 }
 
+type StoredTokenState = TokenStateSource & { secretHash: string; pepperVersion: number };
+
 /** The verification read: the token and its owner's current state, by any of the candidate hashes. */
 export async function findTokenStateByHash(
   db: DrizzleD1Database,
   hashes: string[],
-): Promise<(TokenStateSource & { secretHash: string; pepperVersion: number }) | undefined> {
+): Promise<StoredTokenState | undefined> {
+  return tokenStateQuery(db)
+    .where(hashes.length === 1 ? eq(tokens.secretHash, hashes[0]!) : inArray(tokens.secretHash, hashes))
+    .get();
+}
+
+/** The same read by token id, whatever hash the row holds now (a pepper upgrade may have changed it). */
+export async function findTokenStateById(
+  db: DrizzleD1Database,
+  id: string,
+): Promise<StoredTokenState | undefined> {
+  return tokenStateQuery(db).where(eq(tokens.id, id)).get();
+}
+
+function tokenStateQuery(db: DrizzleD1Database) {
   return db
     .select({
       id: tokens.id,
@@ -137,9 +153,7 @@ export async function findTokenStateByHash(
       ownerActive: principals.active,
     })
     .from(tokens)
-    .innerJoin(principals, eq(principals.id, tokens.ownerId))
-    .where(hashes.length === 1 ? eq(tokens.secretHash, hashes[0]!) : inArray(tokens.secretHash, hashes))
-    .get();
+    .innerJoin(principals, eq(principals.id, tokens.ownerId));
 }
 
 export interface AuditQuery {

@@ -209,10 +209,14 @@ export async function updateToken(deps: ServiceDeps, actor: Principal, id: strin
   return updated;
 }
 
-/** The row is as it was read: no change since (every change sets updated_at), and the same revocation state. */
+/**
+ * The row is as it was read: no change since (every change sets updated_at), the same revocation state, and the
+ * same hash (a verification may move it to a new pepper, and the caches are published under the hash).
+ */
 function unchangedSince(row: TokenRow) {
   return and(
     eq(tokens.updatedAt, row.updatedAt),
+    eq(tokens.secretHash, row.secretHash),
     row.revokedAt === null ? isNull(tokens.revokedAt) : eq(tokens.revokedAt, row.revokedAt),
   );
 }

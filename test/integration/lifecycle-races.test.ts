@@ -2,13 +2,17 @@ import { env } from 'cloudflare:workers';
 import { drizzle } from 'drizzle-orm/d1';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { type Principal, toPrincipal } from '../../src/auth/principals';
-import { resetIsolateCache } from '../../src/auth/token-cache';
+import { readKv, resetIsolateCache } from '../../src/auth/token-cache';
+import { verifyPat } from '../../src/auth/verify-pat';
 import { getConfig } from '../../src/config';
 import type { PrincipalRow } from '../../src/db/schema';
 import { AppError } from '../../src/errors';
 import type { ServiceDeps } from '../../src/tokens/access';
-import { createToken, deleteToken, updateToken } from '../../src/tokens/service';
+import { hashToken } from '../../src/tokens/hash';
+import { findToken } from '../../src/tokens/repository';
+import { createToken, deleteToken, revokeToken, updateToken } from '../../src/tokens/service';
 import { bearer, call, jwtFor } from '../helpers';
+import { TEST_VARS } from '../vars';
 import {
   API,
   currentUserWithPat,
@@ -226,4 +230,51 @@ describe('a create racing another create', () => {
     expect(names).toContain('the other tab');
     expect(names).not.toContain('this tab');
   });
+});
+
+describe('a revocation racing a pepper upgrade', () => {
+  it('the token stays refused under its new hash too, once the resync has run', async () => {
+    const { user, created } = await userWithToken(); // hashed under pepper version 1
+    const actor = await principalOf(user.subject);
+    // The operator has rotated the pepper: version 2 is current, 1 previous, so a verification re-hashes the row.
+    const base = getConfig(env);
+    const config = {
+      ...base,
+      peppers: {
+        current: { version: 2, secret: 'rotated-pepper-0123456789abcdef0123456789' },
+        previous: [{ version: 1, secret: TEST_VARS.TOKEN_PEPPER }],
+      },
+    };
+    const db = drizzle(env.DB);
+    const pending: Promise<unknown>[] = [];
+    const waitUntil = (promise: Promise<unknown>) => void pending.push(promise);
+    const drain = async () => {
+      while (pending.length) await Promise.allSettled(pending.splice(0));
+    };
+    const verify = () =>
+      verifyPat(created.token, { config, db, kv: env.TOKEN_CACHE, now: Date.now(), waitUntil });
+    // Between the revocation's read and its write, one isolate verifies (moving the row to the new hash) and
+    // another verifies after that (caching the active row in KV under the new hash).
+    const { deps } = interleaved(actor, async () => {
+      expect((await verify()).ok).toBe(true);
+      await drain();
+      resetIsolateCache();
+      expect((await verify()).ok).toBe(true);
+      await drain();
+      resetIsolateCache();
+    });
+    deps.config = config;
+    deps.waitUntil = waitUntil;
+    await revokeToken(deps, actor, created.id);
+    await drain(); // the publish and the delayed resync
+    expect((await findToken(db, created.id))!.revokedAt).not.toBeNull();
+    const record = await readKv(
+      env.TOKEN_CACHE,
+      await hashToken(created.token, config.peppers.current),
+      config,
+    );
+    expect(record?.state).not.toBe('active');
+    resetIsolateCache(); // any other isolate
+    expect((await verify()).ok).toBe(false);
+  }, 20_000);
 });
