@@ -94,6 +94,15 @@ function containsEncodedToken(value: string, prefix: string): boolean {
   return containsToken(value, prefix) || (value.includes('%') && containsToken(decodeFully(value), prefix));
 }
 
+/** True when a `Basic <credentials>` inside the value decodes to something that holds a token. */
+function basicCarriesToken(value: string, prefix: string): boolean {
+  for (const match of value.matchAll(/\bbasic\s+([A-Za-z0-9+/=_-]+)/gi)) {
+    if (containsEncodedToken(atobSafe(match[1]!.replaceAll('-', '+').replaceAll('_', '/')), prefix))
+      return true;
+  }
+  return false;
+}
+
 /** The comma-separated parts of a header field, trimmed; the value itself when it has no comma (the usual case). */
 function fieldParts(value: string): string[] {
   if (!value.includes(',')) return [value.trim()];
@@ -151,10 +160,11 @@ export function extractToken(
     if (name === 'authorization') authorization = value;
     else if (names.includes(name)) named.set(name, value);
     // Any other header carrying a token (a cookie, a custom header), even percent-encoded (cookie libraries decode
-    // values), is dropped too.
+    // values) or as Basic credentials (`X-Forwarded-Authorization: Basic …`), is dropped too.
     else if (
       (value.includes(prefix) && containsToken(value, prefix)) ||
-      (value.includes('%') && containsToken(decodeFully(value), prefix))
+      (value.includes('%') && containsToken(decodeFully(value), prefix)) ||
+      ((value.includes('asic ') || value.includes('ASIC ')) && basicCarriesToken(value, prefix))
     )
       result.stripHeaders.add(name);
   }
@@ -179,7 +189,10 @@ export function extractToken(
           : (basic?.pass ?? '');
       offer(token, 'basic');
       result.stripHeaders.add('authorization');
-    } else if (containsToken(scheme === 'basic' ? `${value} ${atobSafe(credentials)}` : value, prefix)) {
+    } else if (
+      containsEncodedToken(value, prefix) ||
+      (scheme === 'basic' && containsEncodedToken(atobSafe(credentials), prefix))
+    ) {
       result.stripHeaders.add('authorization');
     }
   }

@@ -200,22 +200,37 @@ export function upstreamHeaders(
       }
     } else if (
       extraction.stripHeaders.has(name) ||
-      // CGI, WSGI and Rack read `_` as `-`: `x_pat_user_id` would spoof `x-pat-user-id` there.
       name.startsWith(IDENTITY_HEADER_PREFIX) ||
-      (name.includes('_') && name.replaceAll('_', '-').startsWith(IDENTITY_HEADER_PREFIX)) ||
       name.startsWith('cf-') ||
       CLIENT_ADDRESS.has(name) ||
+      // CGI, WSGI and Rack read `_` as `-`: `x_pat_user_id` would spoof `x-pat-user-id` there, `x_real_ip` claim
+      // an address, `x_upstream_key` shadow an injected header.
+      (name.includes('_') && spoofsWithUnderscores(name.replaceAll('_', '-'), route)) ||
       ((HOP_BY_HOP.has(name) || listed.has(name)) &&
         !(websocket && (name === 'upgrade' || name === 'connection')))
     )
       out.delete(name);
   }
+  // A handshake keeps its Connection field, but only as `upgrade`: any other name listed there asks the next hop
+  // to drop that header, which could be the identity or an injected key.
+  if (websocket && out.has('connection')) out.set('connection', 'upgrade');
   if (forwarded.clientIp) out.set('x-forwarded-for', forwarded.clientIp);
   out.set('x-forwarded-proto', forwarded.proto);
   out.set('x-forwarded-host', forwarded.host);
   for (const [name, value] of route.injectHeaders) out.set(name, value);
   for (const [name, value] of identity) out.set(name, value);
   return out;
+}
+
+/** A header name (underscores read as dashes) that names something the gateway removes or sets itself. */
+function spoofsWithUnderscores(dashed: string, route: Route): boolean {
+  return (
+    dashed.startsWith(IDENTITY_HEADER_PREFIX) ||
+    dashed.startsWith('cf-') ||
+    dashed.startsWith('x-forwarded-') ||
+    CLIENT_ADDRESS.has(dashed) ||
+    route.injectHeaders.some(([injected]) => injected === dashed)
+  );
 }
 
 /**

@@ -88,6 +88,42 @@ describe('identity', () => {
     ).toEqual([]);
   });
 
+  it('drops address claims, cf-* and injected header names spelled with underscores; keeps other underscore names', async () => {
+    const { created } = await userWithToken();
+    const upstream = fakeUpstream();
+    const res = await call('/svc/rpc', {
+      headers: {
+        ...bearer(created.token),
+        x_real_ip: '6.6.6.6',
+        true_client_ip: '6.6.6.6',
+        cf_connecting_ip: '6.6.6.6',
+        x_forwarded_for: '6.6.6.6',
+        x_upstream_key: 'client-chosen',
+        x_tenant_hint: 'kept',
+      },
+    });
+    expect(res.status).toBe(200);
+    const { headers } = upstream.only();
+    expect([...headers.keys()].filter((n) => n.includes('_'))).toEqual(['x_tenant_hint']);
+    expect(headers.get('x-upstream-key')).toBe('upstream-secret-value');
+  });
+
+  it('a WebSocket handshake keeps Connection: upgrade, and nothing else listed there', async () => {
+    const { created } = await userWithToken();
+    const upstream = fakeUpstream(() => new Response('no websocket here'));
+    await call('/svc/ws', {
+      headers: {
+        ...bearer(created.token),
+        Upgrade: 'websocket',
+        Connection: 'Upgrade, x-pat-identity, x-pat-user-id, x-upstream-key, x-forwarded-for',
+      },
+    });
+    const { headers } = upstream.only();
+    expect(headers.get('connection')).toBe('upgrade');
+    expect(headers.get('upgrade')).toBe('websocket');
+    expect(headers.get('x-upstream-key')).toBe('upstream-secret-value');
+  });
+
   it('sends an ES256 JWT that verifies against /.well-known/jwks.json, bound to the route', async () => {
     const { user, created } = await userWithToken();
     const upstream = fakeUpstream();

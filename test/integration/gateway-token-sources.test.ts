@@ -292,4 +292,41 @@ describe('sources a route does not accept (headers-only takes x-pat alone)', () 
     expect(leaks(received, other.token)).toEqual([]);
     expect(res.headers.get('Cache-Control')).toBe('private, no-store');
   });
+
+  it('an unaccepted Authorization with the token percent-encoded or in Basic credentials is not forwarded', async () => {
+    const { created } = await userWithToken();
+    const upstream = fakeUpstream();
+    const encoded = created.token.replace('_', '%5F');
+    for (const authorization of [
+      `Bearer ${encoded}`,
+      `Basic ${btoa(`git:${encoded}`)}`,
+      `Basic ${btoa(`git:${created.token}`)}`,
+    ]) {
+      const res = await call('/hdr/items', { headers: { 'x-pat': created.token, authorization } });
+      expect(res.status).toBe(200);
+    }
+    for (const received of upstream.requests) expect(received.headers.has('authorization')).toBe(false);
+  });
+});
+
+describe('a token hidden in another header', () => {
+  it('as Basic credentials (standard or URL-safe base64) in any header, it is removed', async () => {
+    const { created } = await userWithToken();
+    const upstream = fakeUpstream();
+    const urlSafe = btoa(`git:${created.token}?>`).replaceAll('+', '-').replaceAll('/', '_');
+    const res = await call('/svc/items', {
+      headers: {
+        ...bearer(created.token),
+        'X-Forwarded-Authorization': `Basic ${btoa(`git:${created.token}`)}`,
+        'x-original-auth': `basic ${urlSafe}`,
+        'x-unrelated': 'Basic dXNlcjpwYXNz',
+      },
+    });
+    expect(res.status).toBe(200);
+    const { headers } = upstream.only();
+    expect(headers.has('x-forwarded-authorization')).toBe(false);
+    expect(headers.has('x-original-auth')).toBe(false);
+    expect(headers.get('x-unrelated')).toBe('Basic dXNlcjpwYXNz');
+    expect(leaks(upstream.only(), created.token)).toEqual([]);
+  });
 });
