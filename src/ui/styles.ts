@@ -23,7 +23,8 @@ a{color:var(--accent)}
 .tabs a{color:#e6edf3;text-decoration:none;padding:.35rem .7rem;border-radius:var(--radius)}
 .tabs a:hover{background:#32383f}
 .tabs a[aria-current=page]{background:#fff;color:#24292f;font-weight:600}
-.who{display:flex;align-items:center;gap:.6rem;font-size:.9rem}
+.who{display:flex;align-items:center;gap:.6rem;font-size:.9rem;min-width:0;max-width:100%}
+#whoami{overflow-wrap:anywhere;min-width:0}
 .topbar .btn.subtle{color:#fff;border-color:#57606a;background:transparent}
 main{max-width:1180px;margin:0 auto;padding:1.25rem}
 main.narrow{max-width:560px}

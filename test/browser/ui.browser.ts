@@ -6,6 +6,14 @@ import { after, before, describe, it } from 'node:test';
 import type { Page } from 'playwright-core';
 import { adminJourney } from './admin-steps';
 import { adminRevocation, crossOriginApp, keyboardUse, pagination, phoneLayout } from './more-steps';
+import {
+  formMatchesServer,
+  lateAnswers,
+  longNameOnPhone,
+  retryAfterFailure,
+  typedDeleteWithEnter,
+  viewsStayFresh,
+} from './robustness-steps';
 import { apiAs, gatewayStatus, type Kit, newPage, sessionJwt, shot, signIn, startKit } from './support';
 
 let kit: Kit;
@@ -203,6 +211,16 @@ describe('hundreds of tokens', () => {
 
 describe('a token an admin revoked', () => {
   it('offers its member owner no Restore (only an admin can undo it)', () => adminRevocation(kit));
+});
+
+describe('around the journey', () => {
+  it('the form counts as the server does, and a preset is a whole lifetime', () => formMatchesServer(kit));
+  it('Enter in “Type DELETE” deletes once and opens nothing else', () => typedDeleteWithEnter(kit));
+  it('a late answer never replaces a newer one; a double click on Next moves one page', () =>
+    lateAnswers(kit));
+  it('a list that failed to load offers to try again', () => retryAfterFailure(kit));
+  it('going back to My tokens shows what happened in All tokens', () => viewsStayFresh(kit));
+  it('a long user name wraps on a phone, Sign out stays on screen', () => longNameOnPhone(kit));
 });
 
 describe('a browser app on another origin', () => {

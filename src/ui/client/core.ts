@@ -51,8 +51,14 @@ async function api(method, path, body) {
       data = null;
     }
   }
-  if (res.status === 401) sessionLost('Your session has expired.');
-  else if (res.status === 403 && data && data.code === 'csrf_failed') sessionLost('Your session changed.');
+  // The server's words for these are meant for API clients (“Send a bearer token…”); a person needs to sign in.
+  if (res.status === 401) {
+    sessionLost('Your session has expired.');
+    data = { ...data, detail: 'Your session has expired. Sign in again.' };
+  } else if (res.status === 403 && data && data.code === 'csrf_failed') {
+    sessionLost('Your session changed.');
+    data = { ...data, detail: 'Your session changed in another tab. Sign in again.' };
+  }
   return { ok: res.ok, status: res.status, body: data };
 }
 
@@ -60,6 +66,8 @@ function sessionLost(why) {
   const banner = $('#banner');
   banner.replaceChildren(why + ' ', h('a', { href: '/ui' }, 'Sign in again'), '.');
   banner.hidden = false;
+  // An open dialog makes the page behind it inert: close it so the sign-in link can be reached.
+  for (const dialog of document.querySelectorAll('dialog[open]')) dialog.close();
 }
 
 function problemText(result) {
@@ -130,7 +138,9 @@ function setupDialogs() {
   for (const dialog of document.querySelectorAll('dialog')) {
     dialog.addEventListener('close', () => {
       const opener = openers.get(dialog);
+      // The opener may be gone (the empty list's "Create new" after the first token): its row, else the heading.
       if (opener?.isConnected) opener.focus();
+      else if (opener) refocus(opener);
     });
     dialog.addEventListener('click', (event) => {
       if (event.target.closest('[data-close]')) dialog.close();
@@ -176,7 +186,10 @@ function confirmAction(title, message, actionLabel, typed) {
         ok.disabled = input.value.trim() !== typed;
       };
       input.onkeydown = (event) => {
-        if (event.key === 'Enter' && !ok.disabled) ok.click();
+        if (event.key !== 'Enter') return;
+        // Without this, the same Enter would also press the button focus returns to (the row's Delete).
+        event.preventDefault();
+        if (!ok.disabled) ok.click();
       };
     }
     ok.onclick = () => {
@@ -205,5 +218,6 @@ function showFormError(id, message) {
   el.hidden = !message;
 }
 
-const chars = (text) => [...text].length;
+// As the server counts: code points after Unicode NFC (e + U+0301 is one character, é).
+const chars = (text) => [...text.normalize('NFC')].length;
 `;

@@ -82,14 +82,22 @@ function pagedList(options) {
   let cursors = [null];
   let index = 0;
   let next = null;
+  let latest = 0;
+  const prev = $('[data-page="prev"]', pager);
+  const nextButton = $('[data-page="next"]', pager);
   async function load() {
+    // Only the latest request draws: a slow answer to an older search or page never replaces a newer one.
+    const mine = ++latest;
     options.container.setAttribute('aria-busy', 'true');
+    prev.disabled = nextButton.disabled = true;
     const result = await options.fetchPage(cursors[index]);
+    if (mine !== latest) return;
     options.container.setAttribute('aria-busy', 'false');
     if (!result.ok) {
       pager.hidden = true;
       const unavailable = result.status === 404 && options.unavailable;
-      renderEmpty(options.container, unavailable ? 'Not available' : 'Could not load', unavailable ? options.unavailable : problemText(result));
+      const retry = unavailable ? null : h('button', { type: 'button', class: 'btn', onclick: () => load() }, 'Try again');
+      renderEmpty(options.container, unavailable ? 'Not available' : 'Could not load', unavailable ? options.unavailable : problemText(result), retry);
       return;
     }
     if (!result.body.data.length && index > 0) {
@@ -99,16 +107,18 @@ function pagedList(options) {
     next = result.body.next_cursor;
     options.render(result.body.data);
     pager.hidden = index === 0 && !next;
-    $('[data-page="prev"]', pager).disabled = index === 0;
-    $('[data-page="next"]', pager).disabled = !next;
+    prev.disabled = index === 0;
+    nextButton.disabled = !next;
     $('.pager-label', pager).textContent = 'Page ' + (index + 1);
   }
-  $('[data-page="prev"]', pager).addEventListener('click', () => {
+  prev.addEventListener('click', () => {
     index = Math.max(0, index - 1);
     load();
   });
-  $('[data-page="next"]', pager).addEventListener('click', () => {
+  nextButton.addEventListener('click', () => {
+    if (!next) return;
     cursors = cursors.slice(0, index + 1).concat([next]);
+    next = null;
     index++;
     load();
   });

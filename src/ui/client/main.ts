@@ -13,10 +13,11 @@ function route(moveFocus) {
     if (link.dataset.view === view) link.setAttribute('aria-current', 'page');
     else link.removeAttribute('aria-current');
   }
+  // Shown again, a view reloads (keeping its page): another view may have revoked or deleted one of its tokens.
   if (!loaded.has(view)) {
     loaded.add(view);
     VIEWS[view]().reset();
-  }
+  } else VIEWS[view]().reload();
   if (moveFocus) $('#view-' + view + ' h1').focus();
 }
 
@@ -30,7 +31,10 @@ async function main() {
   const [me, policy] = await Promise.all([api('GET', '/currentuser'), api('GET', '/policy')]);
   if (!me.ok || !policy.ok) {
     $('#mine-list').setAttribute('aria-busy', 'false');
-    return renderEmpty($('#mine-list'), 'Could not load', problemText(me.ok ? policy : me));
+    // Nothing works without these two: hide what would do nothing, and offer to try again.
+    for (const button of document.querySelectorAll('#view-mine .btn')) button.hidden = true;
+    const retry = h('button', { type: 'button', class: 'btn', onclick: () => location.reload() }, 'Try again');
+    return renderEmpty($('#mine-list'), 'Could not load', problemText(me.ok ? policy : me), retry);
   }
   state.me = me.body;
   state.policy = policy.body;

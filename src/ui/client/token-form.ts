@@ -122,16 +122,19 @@ function requestBody() {
   const name = $('#tf-name').value.trim();
   const description = $('#tf-description').value.trim();
   const date = $('#tf-expires');
-  const expires = $('#tf-preset').value === 'never' ? null : date.value;
+  const preset = $('#tf-preset').value;
+  const expires = preset === 'never' ? null : date.value;
+  // A preset is a lifetime ("7 days" is 7 × 24 hours from now), not the date it shows, which ends at 00:00 UTC.
+  const lifetime = /^[0-9]+$/.test(preset) ? { expires_in_days: Number(preset) } : { expires_at: expires };
   if (form.mode === 'edit') {
     const body = {};
     if (name !== form.token.name) body.name = name;
     if (description !== (form.token.description || '')) body.description = description || null;
-    if (!date.disabled && date.value !== date.defaultValue) body.expires_at = expires;
-    if ($('#tf-preset').value === 'never' && form.token.expires_at) body.expires_at = null;
+    if (!date.disabled && date.value !== date.defaultValue) Object.assign(body, lifetime);
+    if (preset === 'never' && form.token.expires_at) body.expires_at = null;
     return body;
   }
-  const body = { name, expires_at: expires };
+  const body = { name, ...lifetime };
   if (description) body.description = description;
   if (!$('#tf-scopes').hidden) body.scopes = [...$('#tf-scopes-list').querySelectorAll('input:checked')].map((i) => i.value);
   return body;
