@@ -109,6 +109,11 @@ export function assertSameOrigin(c: Context<AppEnv>): void {
 
 export async function assertCsrf(c: Context<AppEnv>, credential: string): Promise<void> {
   assertSameOrigin(c);
+  await assertSessionToken(c, credential);
+}
+
+/** The request's X-CSRF-Token is the one of the session it carries (the page's session is still the current one). */
+export async function assertSessionToken(c: Context<AppEnv>, credential: string): Promise<void> {
   const sent = c.req.header(CSRF_HEADER) ?? '';
   const expected = await csrfTokenFor(credential);
   // Constant-time comparison: the token is a secret bound to the session.

@@ -1,6 +1,7 @@
 import { type Context, Hono } from 'hono';
 import type { AppEnv, Env } from '../env';
 import { notFound } from '../errors';
+import { ambientCredential, assertSessionToken, CSRF_HEADER } from '../http/authenticate';
 import { appPage } from './app-page';
 import { serveAsset } from './assets';
 import { clearSessionCookie, currentSession, hasSessionCookie, registerSessionRoutes } from './session';
@@ -44,7 +45,12 @@ export function uiRoutes(options: UiOptions): Hono<AppEnv> {
   ui.get('/app.css', (c) => serveAsset(c, 'css'));
   registerSessionRoutes(ui);
 
-  ui.all('/api/v1/*', (c) => {
+  ui.all('/api/v1/*', async (c) => {
+    // The page sends its session's CSRF token on reads too. When the cookie now holds another session (someone
+    // signed in again in another tab), the token no longer matches: 403 csrf_failed, and the page says the session
+    // changed instead of showing the new user's tokens under the old name.
+    const credential = ambientCredential(c);
+    if (credential && c.req.header(CSRF_HEADER) !== undefined) await assertSessionToken(c, credential);
     const url = new URL(c.req.url);
     url.pathname = url.pathname.slice('/ui'.length);
     return options.dispatch(new Request(url, c.req.raw), c.env, c.executionCtx);

@@ -154,3 +154,27 @@ export async function longNameOnPhone(kit: Kit): Promise<void> {
   assert.deepEqual(problems, []);
   await page.close();
 }
+
+/** Someone signs in as another user in a second tab: the first tab says its session changed, and shows nothing of theirs. */
+export async function sessionReplaced(kit: Kit): Promise<void> {
+  const { page: first } = await newPage(kit);
+  await signIn(kit, first, unique('alice'), 'member');
+  const { page: second } = await newPage(kit);
+  await signIn(kit, second, unique('mallory'), 'member');
+  const theirs = unique('mallory-token');
+  assert.equal(
+    (await apiAs(kit, await sessionJwt(kit), 'POST', '/tokens', { name: theirs, expires_in_days: 7 })).status,
+    201,
+  );
+  // Back in the first tab, a read (a filter change).
+  await first.locator('#mine-status').selectOption('active');
+  await first.getByText('Your session changed.').waitFor();
+  await first.getByRole('link', { name: 'Sign in again' }).waitFor();
+  assert.equal(
+    await first.locator('#mine-list').getByText(theirs).count(),
+    0,
+    'the other user’s token is shown',
+  );
+  await first.close();
+  await second.close();
+}

@@ -11,6 +11,7 @@ import {
   lateAnswers,
   longNameOnPhone,
   retryAfterFailure,
+  sessionReplaced,
   typedDeleteWithEnter,
   viewsStayFresh,
 } from './robustness-steps';
@@ -221,6 +222,8 @@ describe('around the journey', () => {
   it('a list that failed to load offers to try again', () => retryAfterFailure(kit));
   it('going back to My tokens shows what happened in All tokens', () => viewsStayFresh(kit));
   it('a long user name wraps on a phone, Sign out stays on screen', () => longNameOnPhone(kit));
+  it('a sign-in as someone else in another tab: this tab says its session changed', () =>
+    sessionReplaced(kit));
 });
 
 describe('a browser app on another origin', () => {

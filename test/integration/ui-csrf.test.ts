@@ -144,3 +144,18 @@ describe('CSRF scope', () => {
     await expectProblem(res, 401, 'invalid_token');
   });
 });
+
+describe('a read through /ui/api/v1 with the page’s CSRF token', () => {
+  it('is refused (403 csrf_failed) when the session is no longer the page’s, and nothing of it is shown', async () => {
+    const before = await browserSession();
+    const after = await browserSession(); // someone signed in again in another tab: a new cookie
+    const read = (session: Session, csrf?: string) =>
+      call('/ui/api/v1/tokens', {
+        headers: { ...session.credential, ...(csrf ? { 'X-CSRF-Token': csrf } : {}) },
+      });
+    await expectProblem(await read(after, before.csrf), 403, 'csrf_failed');
+    expect((await read(after, after.csrf)).status).toBe(200);
+    // Without the header (not the page, e.g. curl with the cookie) reads work as before.
+    expect((await read(after)).status).toBe(200);
+  });
+});

@@ -26,11 +26,11 @@ function h(tag, attrs, ...children) {
 
 /**
  * Calls the management API. Requests go to /ui/api/v1 because the session cookie is scoped to /ui (it must never
- * reach proxied upstreams); unsafe ones carry the session's CSRF token. Resolves with {ok, status, body}.
+ * reach proxied upstreams); every one carries the session's CSRF token. Resolves with {ok, status, body}.
  */
 async function api(method, path, body) {
-  const headers = { Accept: 'application/json' };
-  if (method !== 'GET') headers['X-CSRF-Token'] = CSRF;
+  // On reads too: the server then notices when this tab's session was replaced by another sign-in.
+  const headers = { Accept: 'application/json', 'X-CSRF-Token': CSRF };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   let res;
   try {
