@@ -153,13 +153,14 @@ export async function publishTokenState(
 }
 
 /**
- * Forgets a token's positive record, in this isolate's memory and in KV, so the next request reads D1. Never admits
- * anything, so it is safe whatever happened meanwhile; a denial held in memory is kept.
+ * Forgets a token's record, in this isolate's memory and in KV, so the next request reads D1. Never admits
+ * anything, so it is safe whatever happened meanwhile. A denial held in memory is kept unless `denials` is set (an
+ * owner reactivated: the denial this isolate holds is the one being undone).
  */
-export async function dropTokenState(deps: CacheDeps, hash: string): Promise<void> {
+export async function dropTokenState(deps: CacheDeps, hash: string, denials = false): Promise<void> {
   const memory = isolateCache(deps.config);
   const held = memory.peek(hash);
-  if (held && admitsRequests(held, deps.now)) memory.delete(hash);
+  if (held !== undefined && (denials || (held !== null && admitsRequests(held, deps.now)))) memory.delete(hash);
   invalidateLoads(hash);
   await deps.kv.delete(kvKey(hash));
 }

@@ -1,13 +1,14 @@
 import { and, eq, isNull } from 'drizzle-orm';
 import type { DrizzleD1Database } from 'drizzle-orm/d1';
 import { type Principal, toPrincipal } from '../auth/principals';
-import { publishTokenState } from '../auth/token-cache';
+import { dropTokenState, publishTokenState } from '../auth/token-cache';
 import type { Config } from '../config';
 import { principals, tokens } from '../db/schema';
-import { tokenStateFrom } from './state';
+import { admitsRequests, tokenStateFrom } from './state';
 
 // Cached token records carry the owner's role and active flag. When either changes, every live token of the
-// owner is re-published (KV overwrite + isolate eviction), so the change applies within the documented bound.
+// owner is re-published (a denial written, a positive record dropped, in KV and isolate memory), so the change
+// applies within the documented bound.
 // As for token changes, the records are written again a moment later from what D1 says then: that repairs a
 // verification in another isolate that read D1 just before the change and refilled KV just after it.
 
@@ -31,23 +32,26 @@ async function publishAll(deps: OwnerCacheDeps, owner: Principal): Promise<numbe
   // A handful of KV writes at a time keeps within the Worker's 6 simultaneous connections.
   for (let i = 0; i < rows.length; i += 6) {
     await Promise.all(
-      rows.slice(i, i + 6).map((row) =>
-        publishTokenState(
-          deps,
-          row.secretHash,
-          tokenStateFrom({
-            ...row,
-            ownerSubject: owner.subject,
-            ownerRole: owner.role,
-            ownerActive: owner.active,
-          }),
-        ).catch((error: unknown) =>
+      rows.slice(i, i + 6).map((row) => {
+        const state = tokenStateFrom({
+          ...row,
+          ownerSubject: owner.subject,
+          ownerRole: owner.role,
+          ownerActive: owner.active,
+        });
+        // A denial (the owner was deactivated) is written; a positive record is dropped instead, so the next
+        // request reads D1: written from this snapshot, it could land after a revocation of that token made
+        // meanwhile and cover it (the rows are read once, and an owner may have hundreds of tokens).
+        const write = admitsRequests(state, deps.now)
+          ? dropTokenState(deps, row.secretHash, true)
+          : publishTokenState(deps, row.secretHash, state);
+        return write.catch((error: unknown) =>
           // D1 holds the truth already and this isolate decides on the new state; the resync below retries KV.
           console.error(
             JSON.stringify({ event: 'kv_publish_failed', token_id: row.id, error: String(error) }),
           ),
-        ),
-      ),
+        );
+      }),
     );
   }
   return rows.length;

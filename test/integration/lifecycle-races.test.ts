@@ -9,6 +9,7 @@ import type { PrincipalRow } from '../../src/db/schema';
 import { AppError } from '../../src/errors';
 import type { ServiceDeps } from '../../src/tokens/access';
 import { hashToken } from '../../src/tokens/hash';
+import { republishOwnerTokens } from '../../src/tokens/owner-cache';
 import { findToken } from '../../src/tokens/repository';
 import { createToken, deleteToken, revokeToken, updateToken } from '../../src/tokens/service';
 import { bearer, call, jwtFor } from '../helpers';
@@ -277,4 +278,33 @@ describe('a revocation racing a pepper upgrade', () => {
     resetIsolateCache(); // any other isolate
     expect((await verify()).ok).toBe(false);
   }, 20_000);
+});
+
+describe('an owner change racing a revocation', () => {
+  it('re-publishing the owner’s tokens never writes a positive over a revocation made meanwhile', async () => {
+    const { user, created } = await userWithToken();
+    const owner = await principalOf(user.subject);
+    // The owner's tokens were read; before their records are written, one of them is revoked (a real request).
+    let fired = false;
+    const kv = new Proxy(env.TOKEN_CACHE, {
+      get(target, prop) {
+        const value = Reflect.get(target, prop);
+        if (typeof value !== 'function') return value;
+        if ((prop !== 'put' && prop !== 'delete') || fired) return value.bind(target);
+        return async (...args: unknown[]) => {
+          fired = true;
+          expect((await postJson(`/tokens/${created.id}/revoke`, user.jwt)).status).toBe(200);
+          return (value as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      },
+    });
+    await republishOwnerTokens(
+      { db: drizzle(env.DB), kv, config: getConfig(env), now: Date.now() },
+      { ...owner, role: 'admin' },
+    );
+    expect(fired).toBe(true);
+    // Another isolate, before the revocation's own resync: KV must not vouch for the token.
+    resetIsolateCache();
+    expect((await currentUserWithPat(created.token)).status).toBe(401);
+  });
 });
