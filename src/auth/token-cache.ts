@@ -160,7 +160,8 @@ export async function publishTokenState(
 export async function dropTokenState(deps: CacheDeps, hash: string, denials = false): Promise<void> {
   const memory = isolateCache(deps.config);
   const held = memory.peek(hash);
-  if (held !== undefined && (denials || (held !== null && admitsRequests(held, deps.now)))) memory.delete(hash);
+  if (held !== undefined && (denials || (held !== null && admitsRequests(held, deps.now))))
+    memory.delete(hash);
   invalidateLoads(hash);
   await deps.kv.delete(kvKey(hash));
 }
