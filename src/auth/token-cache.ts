@@ -165,3 +165,19 @@ export async function dropTokenState(deps: CacheDeps, hash: string, denials = fa
   invalidateLoads(hash);
   await deps.kv.delete(kvKey(hash));
 }
+
+/**
+ * Drops a positive record of the token, in this isolate's memory and in KV, that is not `fresh` (D1's state, as
+ * serialized for KV): a record equal to D1's state stays, whoever wrote it. Never admits anything.
+ */
+export async function dropStalePositive(deps: CacheDeps, hash: string, fresh: string): Promise<void> {
+  const memory = isolateCache(deps.config);
+  const held = memory.peek(hash);
+  if (held && admitsRequests(held, deps.now) && JSON.stringify(held) !== fresh) {
+    memory.delete(hash);
+    invalidateLoads(hash);
+  }
+  const stored = await deps.kv.get(kvKey(hash));
+  if (stored === null || stored === fresh) return;
+  if (admitsRequests(JSON.parse(stored) as TokenState, deps.now)) await deps.kv.delete(kvKey(hash));
+}

@@ -3,7 +3,7 @@ import type { DrizzleD1Database } from 'drizzle-orm/d1';
 import type { RequestContext } from '../audit';
 import { decide, type TokenAction } from '../auth/permissions';
 import { type Principal, toPrincipal } from '../auth/principals';
-import { dropTokenState, publishTokenState } from '../auth/token-cache';
+import { dropStalePositive, publishTokenState } from '../auth/token-cache';
 import type { Config } from '../config';
 import { principals, type TokenRow } from '../db/schema';
 import { type AppError, conflict, forbidden, notFound } from '../errors';
@@ -115,8 +115,9 @@ export async function publish(
 /**
  * Re-asserts a revocation or deletion from D1's current state. It never writes an active record: a positive
  * written late could cover a revocation made meanwhile (a live token missing from KV just falls back to D1). When
- * the publish wrote a positive that no longer matches D1 (two edits at once: the older one's KV write landed last),
- * that record is dropped instead, so a cache never keeps a longer life or wider scopes than D1 holds.
+ * the publish wrote a positive that no longer matches D1 (two edits at once: the older one's KV write may have
+ * landed last), a positive record that differs from D1 is dropped instead, so a cache never keeps a longer life or
+ * wider scopes than D1 holds; the record of a later change, equal to D1, stays.
  */
 async function resyncTokenState(
   deps: ServiceDeps,
@@ -129,8 +130,11 @@ async function resyncTokenState(
   const current = await findTokenStateById(deps.db, id);
   const now = Date.now();
   if (current && current.revokedAt === null) {
-    if (published && JSON.stringify(published) !== JSON.stringify(tokenStateFrom(current)))
-      await dropTokenState({ ...deps, now }, hash);
+    // What this publish wrote may since have covered a newer change's record: then whatever positive record is
+    // there and differs from D1 goes. One that matches D1 (the newer change's own) stays.
+    const fresh = JSON.stringify(tokenStateFrom(current));
+    if (published && JSON.stringify(published) !== fresh)
+      await dropStalePositive({ ...deps, now }, hash, fresh);
     return;
   }
   const gone = { tombstone: current ? ('revoked' as const) : ('deleted' as const), id };

@@ -23,6 +23,7 @@ import {
   tokenRow,
   userWithToken,
   utcDate,
+  waitForKv,
 } from './support';
 
 // Two changes to one token at once (two browser tabs, a script and a person), in fixed interleavings: the service
@@ -307,4 +308,23 @@ describe('an owner change racing a revocation', () => {
     resetIsolateCache();
     expect((await currentUserWithPat(created.token)).status).toBe(401);
   });
+});
+
+describe('changes one after another, within the resync delay', () => {
+  it('the earlier change’s resync keeps the later change’s record, which matches D1', async () => {
+    const { user, created } = await userWithToken();
+    const key = await kvKeyFor(created.token);
+    await waitForKv(key);
+    // At once after the create: its resync (1.5 s later) compares a stale snapshot with D1.
+    for (const days of [20, 25]) {
+      expect((await patchJson(`/tokens/${created.id}`, user.jwt, { expires_at: utcDate(days) })).status).toBe(
+        200,
+      );
+    }
+    const expiresAt = Date.parse(utcDate(25));
+    await waitForKv(key, (state) => state.exp === expiresAt);
+    await new Promise((resolve) => setTimeout(resolve, 3_500)); // every resync has run
+    const record = await env.TOKEN_CACHE.get<{ state: string; exp: number }>(key, 'json');
+    expect(record).toMatchObject({ state: 'active', exp: expiresAt });
+  }, 15_000);
 });
