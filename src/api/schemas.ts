@@ -166,7 +166,12 @@ export const cursorSchema = z
 export const ListTokensQuery = z
   .object({
     status: z.enum(['active', 'expired', 'revoked']).optional(),
-    q: z.string().max(100).optional().openapi({ description: 'Case-insensitive substring of the name.' }),
+    q: z
+      .string()
+      .max(100)
+      .normalize('NFC')
+      .optional()
+      .openapi({ description: 'Case-insensitive substring of the name.' }),
     // At least 1: zero days matches nothing, and an empty value (`?expiring_within_days=`) would coerce to it.
     expiring_within_days: z.coerce
       .number()

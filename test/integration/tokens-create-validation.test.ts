@@ -60,6 +60,11 @@ describe('POST /tokens — name validation', () => {
     const body = (await long.json()) as { name: string; description: string };
     expect(body.name).toBe('\u00e9'.repeat(60));
     expect(body.description).toBe('Caf\u00e9');
+    // A search typed either way finds it.
+    const found = await getWith(`/tokens?q=${encodeURIComponent('Cafe\u0301')}`, user.jwt);
+    expect(((await found.json()) as { data: { name: string }[] }).data.map((t) => t.name)).toEqual([
+      'Caf\u00e9',
+    ]);
   });
 
   it('reports a name of the wrong type as invalid_type, not as missing', async () => {

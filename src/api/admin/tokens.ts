@@ -25,7 +25,7 @@ const InventoryQuery = z
     owner_id: z.string().max(64).optional(),
     type: z.enum(['personal', 'service']).optional(),
     status: z.enum(['active', 'expired', 'revoked']).optional(),
-    q: z.string().max(100).optional(),
+    q: z.string().max(100).normalize('NFC').optional(),
     expiring_before: dateParam.openapi({ description: 'Tokens expiring before this date.' }),
     last_used_before: dateParam.openapi({
       description: 'Tokens last used (or never used) before this date.',
