@@ -53,6 +53,15 @@ export async function adminJourney(kit: Kit, t: TestContext): Promise<void> {
   await page.getByRole('dialog', { name: 'Copy your token' }).getByRole('button', { name: 'Close' }).click();
   await page.locator('#sa-tokens tbody tr', { hasText: 'deploy' }).getByText('Active').waitFor();
   assert.equal(await gatewayStatus(kit, secret), 200);
+  // An admin edits the service token like their own.
+  await page
+    .locator('#sa-tokens tbody tr', { hasText: 'deploy' })
+    .getByRole('button', { name: 'Edit deploy' })
+    .click();
+  await page.getByRole('dialog', { name: 'Edit service token' }).waitFor();
+  await page.locator('#tf-description').fill('Production deploys');
+  await page.getByRole('button', { name: 'Save' }).click();
+  await page.locator('#sa-tokens tbody tr', { hasText: 'deploy' }).getByText('Production deploys').waitFor();
   await shot(page, 'admin-02-service-account-tokens');
 
   await page.getByRole('link', { name: 'All tokens' }).click();

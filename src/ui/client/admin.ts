@@ -36,7 +36,23 @@ function renderServiceTokens(rows) {
     caption: 'Tokens of ' + admin.account.name,
     columns: ['name', 'description', 'expires', 'created', 'lastUsed', 'status'],
     rows,
-    actions: (t) => admin.saTokenActions.buttons(t),
+    actions: (t) => admin.saTokenActions.buttons(t, [['Edit', openServiceTokenEdit]]),
+  });
+}
+
+/** Name, description and expiration of a service account's token (admins may edit service tokens). */
+function openServiceTokenEdit(token, opener) {
+  openTokenForm({
+    mode: 'edit',
+    token,
+    title: 'Edit service token',
+    owner: admin.account.name + ' (service account)',
+    endpoint: '/tokens/' + encodeURIComponent(token.id),
+    async onDone(updated) {
+      toast('Token “' + updated.name + '” updated.');
+      await admin.saTokens.reload();
+      refocus(opener);
+    },
   });
 }
 
