@@ -163,15 +163,13 @@ export const cursorSchema = z
   .optional()
   .openapi({ description: 'The `next_cursor` of the previous page.' });
 
+/** `?q=`: a case-insensitive search, in NFC as the names it searches are stored. */
+export const searchSchema = z.string().max(100).normalize('NFC');
+
 export const ListTokensQuery = z
   .object({
     status: z.enum(['active', 'expired', 'revoked']).optional(),
-    q: z
-      .string()
-      .max(100)
-      .normalize('NFC')
-      .optional()
-      .openapi({ description: 'Case-insensitive substring of the name.' }),
+    q: searchSchema.optional().openapi({ description: 'Case-insensitive substring of the name.' }),
     // At least 1: zero days matches nothing, and an empty value (`?expiring_within_days=`) would coerce to it.
     expiring_within_days: z.coerce
       .number()

@@ -22,6 +22,7 @@ import {
   errorResponses,
   limitSchema,
   nameSchema,
+  searchSchema,
   TokenPage,
   toTokenResource,
 } from '../schemas';
@@ -62,7 +63,7 @@ const ServiceAccountPatch = z
   .openapi('UpdateServiceAccountRequest');
 const PrincipalQuery = z
   .object({
-    q: z.string().max(100).optional(),
+    q: searchSchema.optional(),
     active: z.enum(['true', 'false']).optional(),
     limit: limitSchema,
     cursor: cursorSchema,

@@ -7,7 +7,7 @@ import { findToken, findTokenStateByHash, listTokens, SORTS } from '../../tokens
 import { revokeMany } from '../../tokens/revocation';
 import { deleteToken, restoreToken, revokeToken } from '../../tokens/service';
 import { NO_STORE, serviceDeps } from '../deps';
-import { cursorSchema, errorResponses, limitSchema } from '../schemas';
+import { cursorSchema, errorResponses, limitSchema, searchSchema } from '../schemas';
 import { AdminToken, dateParam, requireAdmin, withOwners } from './common';
 
 // The token inventory across owners (seed 004: admins see service tokens and the metadata — never the secret —
@@ -25,7 +25,7 @@ const InventoryQuery = z
     owner_id: z.string().max(64).optional(),
     type: z.enum(['personal', 'service']).optional(),
     status: z.enum(['active', 'expired', 'revoked']).optional(),
-    q: z.string().max(100).normalize('NFC').optional(),
+    q: searchSchema.optional(),
     expiring_before: dateParam.openapi({ description: 'Tokens expiring before this date.' }),
     last_used_before: dateParam.openapi({
       description: 'Tokens last used (or never used) before this date.',
