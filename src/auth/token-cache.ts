@@ -154,14 +154,10 @@ export async function publishTokenState(
 
 /**
  * Forgets a token's record, in this isolate's memory and in KV, so the next request reads D1. Never admits
- * anything, so it is safe whatever happened meanwhile. A denial held in memory is kept unless `denials` is set (an
- * owner reactivated: the denial this isolate holds is the one being undone).
+ * anything, so it is safe whatever happened meanwhile (an owner reactivated: a denial held here goes too).
  */
-export async function dropTokenState(deps: CacheDeps, hash: string, denials = false): Promise<void> {
-  const memory = isolateCache(deps.config);
-  const held = memory.peek(hash);
-  if (held !== undefined && (denials || (held !== null && admitsRequests(held, deps.now))))
-    memory.delete(hash);
+export async function dropTokenState(deps: CacheDeps, hash: string): Promise<void> {
+  isolateCache(deps.config).delete(hash);
   invalidateLoads(hash);
   await deps.kv.delete(kvKey(hash));
 }

@@ -43,7 +43,7 @@ async function publishAll(deps: OwnerCacheDeps, owner: Principal): Promise<numbe
         // request reads D1: written from this snapshot, it could land after a revocation of that token made
         // meanwhile and cover it (the rows are read once, and an owner may have hundreds of tokens).
         const write = admitsRequests(state, deps.now)
-          ? dropTokenState(deps, row.secretHash, true)
+          ? dropTokenState(deps, row.secretHash)
           : publishTokenState(deps, row.secretHash, state);
         return write.catch((error: unknown) =>
           // D1 holds the truth already and this isolate decides on the new state; the resync below retries KV.
