@@ -36,6 +36,8 @@ interface Load<T> {
   since: number;
   /** Set when the token changed while loading: the result must not be cached. */
   stale: boolean;
+  /** The load queued to start when this one settles, shared by fresh requests that arrived meanwhile. */
+  next?: Load<T>;
 }
 
 export interface LoadTicket {
@@ -47,17 +49,29 @@ const loads = new Map<string, Load<unknown>>();
 const JOIN_WINDOW_MS = 5_000;
 const LOAD_KINDS = ['miss:', 'kv:', 'd1:'] as const;
 
-/** Joins the load in flight for `kind + hash`, or starts one with `start`. */
+/**
+ * Joins the load in flight for `kind + hash`, or starts one with `start`.
+ *
+ * With `fresh`, the answer must come from a read that began after this call (a strict route: a revocation made
+ * elsewhere just before the request must count). A load already in flight may have read before it, so the caller
+ * queues behind it instead: every fresh caller that arrives during one load shares the single load that starts
+ * when it settles. Storage then sees at most one read per hash at a time, and the wait is at most two reads.
+ */
 export function sharedLoad<T>(
   kind: (typeof LOAD_KINDS)[number],
   hash: string,
   now: number,
   waitUntil: (promise: Promise<unknown>) => void,
   start: (ticket: LoadTicket) => Promise<T>,
+  fresh = false,
 ): Promise<T> {
   const key = kind + hash;
   const current = loads.get(key) as Load<T> | undefined;
-  if (current && now - current.since < JOIN_WINDOW_MS) return current.promise;
+  if (current && now - current.since < JOIN_WINDOW_MS) {
+    if (!fresh) return current.promise;
+    if (!current.next) current.next = queuedLoad(key, current, now, waitUntil, start);
+    return current.next.promise;
+  }
   // A load this old is replaced, and no change can reach it once it is out of the map: it must not cache.
   if (current) current.stale = true;
   const load: Load<T> = { promise: Promise.resolve(undefined as T), since: now, stale: false };
@@ -67,6 +81,35 @@ export function sharedLoad<T>(
   loads.set(key, load);
   waitUntil(load.promise.catch(() => {}));
   return load.promise;
+}
+
+/** A load that starts once `previous` settles, and then takes its place for later callers to join. */
+function queuedLoad<T>(
+  key: string,
+  previous: Load<T>,
+  now: number,
+  waitUntil: (promise: Promise<unknown>) => void,
+  start: (ticket: LoadTicket) => Promise<T>,
+): Load<T> {
+  const load: Load<T> = { promise: Promise.resolve(undefined as T), since: now, stale: false };
+  load.promise = previous.promise
+    .then(
+      () => {},
+      () => {},
+    )
+    .then(() => {
+      // Joinable from now on, unless a newer load took the key meanwhile (the previous one was replaced or
+      // invalidated and a request started another): then this one runs on its own, and, out of reach of a
+      // change (invalidateLoads), must not cache.
+      if (loads.has(key)) load.stale = true;
+      else loads.set(key, load);
+      return start(load);
+    })
+    .finally(() => {
+      if (loads.get(key) === load) loads.delete(key);
+    });
+  waitUntil(load.promise.catch(() => {}));
+  return load;
 }
 
 /** Loads in flight for this hash are neither joined any more nor cached when they finish. */

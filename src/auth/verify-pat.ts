@@ -137,11 +137,19 @@ export async function verifyPat(token: string, deps: VerifyDeps): Promise<Verify
     return decide(fromKv, deps, hash, 'kv');
   }
   if (deps.strict) {
-    const { state } = await sharedLoad('d1:', hash, now, deps.waitUntil, async (ticket) => {
-      const loaded = await loadFromD1(deps, hash, token);
-      if (!loaded.upgraded && !ticket.stale) remember(deps, hash, loaded.state);
-      return loaded;
-    });
+    // A read already in flight may predate the request: a strict route waits for the next one (see sharedLoad).
+    const { state } = await sharedLoad(
+      'd1:',
+      hash,
+      now,
+      deps.waitUntil,
+      async (ticket) => {
+        const loaded = await loadFromD1(deps, hash, token);
+        if (!loaded.upgraded && !ticket.stale) remember(deps, hash, loaded.state);
+        return loaded;
+      },
+      true,
+    );
     return decide(state, deps, hash, 'd1');
   }
   const { state, source } = await sharedLoad('miss:', hash, now, deps.waitUntil, (ticket) =>

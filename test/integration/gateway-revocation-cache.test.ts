@@ -29,6 +29,28 @@ afterEach(() => {
 
 const rpc = (token: string, route = '/svc') => call(`${route}/rpc`, { headers: bearer(token) });
 
+/**
+ * The next D1 read of a token by hash gets its rows, then holds them until `release()` (a slow answer), and then
+ * answers them, or with `fail` loses them (D1 failing after the read).
+ */
+function holdFirstTokenRead(fail = false) {
+  const proto = Object.getPrototypeOf(env.DB.prepare('select 1')) as { raw: () => Promise<unknown> };
+  const raw = proto.raw;
+  const state = { held: false, release: () => {} };
+  const gate = new Promise<void>((resolve) => (state.release = resolve));
+  vi.spyOn(proto, 'raw').mockImplementation(async function (this: D1PreparedStatement) {
+    const rows = await raw.call(this);
+    const sql = (this as { statement?: string }).statement ?? '';
+    if (!state.held && /from "tokens"/.test(sql) && /"secret_hash"/.test(sql)) {
+      state.held = true;
+      await gate;
+      if (fail) throw new Error('D1_ERROR: Network connection lost.');
+    }
+    return rows;
+  });
+  return state;
+}
+
 describe('changes through the API take effect on the very next request', () => {
   it('revoke → 401, restore → 200, delete → 401', async () => {
     const { user, created } = await userWithToken();
@@ -172,6 +194,55 @@ describe('storage reads', () => {
       for (let i = 0; i < 3; i++) expect((await rpc(created.token, '/strict')).status).toBe(200);
     });
     expect(reads.d1).toBe(3);
+  });
+
+  it('a strict request never answers from a D1 read that began before it arrived', async () => {
+    const { created } = await userWithToken();
+    fakeUpstream();
+    // The first strict request's D1 read has seen the active row, and its answer is still on the way…
+    const read = holdFirstTokenRead();
+    const first = rpc(created.token, '/strict');
+    await vi.waitFor(() => expect(read.held).toBe(true));
+    // …when another isolate revokes the token (D1 only: nothing reaches this isolate's caches)…
+    await env.DB.prepare('update tokens set revoked_at = ? where id = ?').bind(Date.now(), created.id).run();
+    // …and a second strict request arrives. Joining the read in flight would let it through.
+    const reads = await storageReadsDuring(async () => {
+      const second = rpc(created.token, '/strict');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      read.release();
+      expect((await first).status).toBe(200); // it arrived before the revocation
+      await expectProblem(await second, 401, 'invalid_token');
+    });
+    expect(reads.d1).toBe(1);
+  });
+
+  it('strict requests that arrive during one D1 read share the next one', async () => {
+    const { created } = await userWithToken();
+    fakeUpstream();
+    const read = holdFirstTokenRead();
+    const reads = await storageReadsDuring(async () => {
+      const first = rpc(created.token, '/strict');
+      await vi.waitFor(() => expect(read.held).toBe(true));
+      const later = Array.from({ length: 6 }, () => rpc(created.token, '/strict'));
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      read.release();
+      const answers = await Promise.all([first, ...later]);
+      expect(answers.map((r) => r.status)).toEqual(Array(7).fill(200));
+    });
+    expect(reads.d1).toBe(2);
+  });
+
+  it('a strict request queued behind a D1 read that fails still gets its own read', async () => {
+    const { created } = await userWithToken();
+    fakeUpstream();
+    const read = holdFirstTokenRead(true);
+    const first = rpc(created.token, '/strict');
+    await vi.waitFor(() => expect(read.held).toBe(true));
+    const second = rpc(created.token, '/strict');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    read.release();
+    await expectProblem(await first, 503, 'unavailable');
+    expect((await second).status).toBe(200);
   });
 });
 
