@@ -28,3 +28,46 @@ export function decodeFully(value: string): string {
   }
   return current;
 }
+
+const ESCAPE_RUN = /(?:%[0-9a-f]{2})+/gi;
+
+/**
+ * What the non-ASCII escapes left by `decodeFully` could become in a lenient or normalizing upstream: UTF-8 decoded
+ * without refusing overlong forms (`%C0%AE`, `%E0%80%AE` are `.` to decoders that accept them, as old IIS, Tomcat
+ * and Java's modified UTF-8 did), then NFKC-normalized (`．` U+FF0E is `.`, `／` U+FF0F is `/`, `‥` U+2025 is `..`),
+ * then ASCII escapes decoded once more, as an overlong `%` may have made new ones. Invalid bytes become U+FFFD.
+ */
+export function decodeLookalikes(value: string): string {
+  const lenient = value.replace(ESCAPE_RUN, (run) => {
+    const bytes = run
+      .slice(1)
+      .split('%')
+      .map((hex) => Number.parseInt(hex, 16));
+    return lenientUtf8(bytes);
+  });
+  return decodeFully(lenient.normalize('NFKC'));
+}
+
+/** UTF-8 that accepts overlong encodings: each well-shaped sequence gives its code point, anything else U+FFFD. */
+function lenientUtf8(bytes: number[]): string {
+  let out = '';
+  for (let i = 0; i < bytes.length; ) {
+    const lead = bytes[i]!;
+    const length = lead < 0x80 ? 1 : lead >= 0xc0 && lead < 0xe0 ? 2 : lead >= 0xe0 && lead < 0xf0 ? 3 : 4;
+    let code = length === 1 ? lead : lead & (0xff >> (length + 1));
+    let ok = lead < 0x80 || (lead >= 0xc0 && lead < 0xf8);
+    for (let k = 1; ok && k < length; k++) {
+      const next = bytes[i + k];
+      if (next === undefined || (next & 0xc0) !== 0x80) ok = false;
+      else code = (code << 6) | (next & 0x3f);
+    }
+    if (ok && code <= 0x10ffff && (code < 0xd800 || code > 0xdfff)) {
+      out += String.fromCodePoint(code);
+      i += length;
+    } else {
+      out += '\ufffd';
+      i += 1;
+    }
+  }
+  return out;
+}

@@ -18,6 +18,20 @@ describe('ambiguous paths are never proxied', () => {
     '/svc/%252F%252Fevil.test/x',
     '/svc/a%2F/x',
     '/svc/%5Cevil.test/x',
+    // Lookalikes, for upstreams that decode overlong UTF-8 or normalize (NFKC) before routing.
+    '/svc/%C0%AE%C0%AE/admin',
+    '/svc/%E0%80%AE%E0%80%AE/admin',
+    '/svc/%F0%80%80%AE%F0%80%80%AE/admin',
+    '/svc/..%C0%AFadmin',
+    '/svc/a%C1%9C..%C1%9Cadmin',
+    '/svc/%C0%AFevil.test/x',
+    '/svc/%25C0%25AE%25C0%25AE/admin',
+    '/svc/%EF%BC%8E%EF%BC%8E/admin',
+    '/svc/a%EF%BC%8F..%EF%BC%8Fadmin',
+    '/svc/%EF%BC%BCevil.test/x',
+    '/svc/%E2%80%A5/admin',
+    '/svc/%EF%BC%85%EF%BC%92%EF%BD%85%EF%BC%85%EF%BC%92%EF%BD%85/admin',
+    '/svc/..%EF%BC%9Bx/admin',
   ])('%s → 400 invalid_path, upstream never called', async (path) => {
     const upstream = vi.spyOn(globalThis, 'fetch').mockImplementation(async () => new Response('upstream'));
     const { token } = await createToken(await jwtFor(uniqueUser()));
@@ -42,6 +56,12 @@ describe('ambiguous paths are never proxied', () => {
     });
     const { token } = await createToken(await jwtFor(uniqueUser()));
     expect((await call('/svc/projects/group%2Fproject/', { headers: bearer(token) })).status).toBe(200);
-    expect(seen).toEqual(['http://upstream.test/base/projects/group%2Fproject/']);
+    // Non-ASCII ids, a lone overlong or invalid byte and full-width dots inside a name are not dot segments.
+    const ids = '/caf%C3%A9/%E6%97%A5%E6%9C%AC/v1%EF%BC%8E2/%C0%AEx/%FF%FE/%E2%80%A5a';
+    expect((await call(`/svc${ids}`, { headers: bearer(token) })).status).toBe(200);
+    expect(seen).toEqual([
+      'http://upstream.test/base/projects/group%2Fproject/',
+      `http://upstream.test/base${ids}`,
+    ]);
   });
 });

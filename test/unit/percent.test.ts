@@ -1,0 +1,42 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { decodeFully, decodeLookalikes } from '../../src/lib/percent';
+
+// decodeLookalikes reads escapes as a lenient upstream would: valid UTF-8 as any decoder does, overlong forms as
+// the ASCII they spell, then NFKC.
+
+const hex = (byte: number) => `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+
+describe('decodeLookalikes', () => {
+  it('decodes valid UTF-8 escapes like decodeURIComponent, then normalizes (NFKC)', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'grapheme', maxLength: 20 }), (text) => {
+        expect(decodeLookalikes(encodeURIComponent(text))).toBe(decodeFully(text.normalize('NFKC')));
+      }),
+    );
+  });
+
+  it('reads 2-, 3- and 4-byte overlong encodings of an ASCII character as that character', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0x21, max: 0x7e }), (code) => {
+        const char = String.fromCharCode(code);
+        if (char === '%') return; // its overlong form decodes to `%`, which then starts an escape of its own
+        const two = [0xc0 | (code >> 6), 0x80 | (code & 0x3f)];
+        const three = [0xe0, 0x80 | (code >> 6), 0x80 | (code & 0x3f)];
+        const four = [0xf0, 0x80, 0x80 | (code >> 6), 0x80 | (code & 0x3f)];
+        for (const bytes of [two, three, four]) expect(decodeLookalikes(bytes.map(hex).join(''))).toBe(char);
+      }),
+    );
+  });
+
+  it('turns bytes that are not UTF-8 into U+FFFD, one per byte, and never throws', () => {
+    expect(decodeLookalikes('%FF%FEa%80')).toBe('\ufffd\ufffda\ufffd');
+    expect(decodeLookalikes('%C0')).toBe('\ufffd');
+    expect(decodeLookalikes('%ED%A0%80')).toBe('\ufffd\ufffd\ufffd'); // a UTF-16 surrogate is not a character
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 0, max: 255 }), { maxLength: 12 }), (bytes) => {
+        expect(typeof decodeLookalikes(bytes.map(hex).join(''))).toBe('string');
+      }),
+    );
+  });
+});
