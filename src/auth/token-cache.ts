@@ -45,6 +45,8 @@ export interface LoadTicket {
 }
 
 const loads = new Map<string, Load<unknown>>();
+/** Callers that queued behind a load in flight for a fresh one (for benchmarks and tests). */
+export const loadStats = { queued: 0 };
 /** A load older than this (ms) is not joined: storage is slow or stuck, so ask again. */
 const JOIN_WINDOW_MS = 5_000;
 const LOAD_KINDS = ['miss:', 'kv:', 'd1:'] as const;
@@ -69,6 +71,7 @@ export function sharedLoad<T>(
   const current = loads.get(key) as Load<T> | undefined;
   if (current && now - current.since < JOIN_WINDOW_MS) {
     if (!fresh) return current.promise;
+    loadStats.queued++;
     if (!current.next) current.next = queuedLoad(key, current, now, waitUntil, start);
     return current.next.promise;
   }

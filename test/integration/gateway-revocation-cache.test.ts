@@ -1,7 +1,9 @@
 import { env } from 'cloudflare:workers';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { resetIsolateCache } from '../../src/auth/token-cache';
+import { loadStats, resetIsolateCache } from '../../src/auth/token-cache';
+import { getConfig } from '../../src/config';
 import { generateToken } from '../../src/tokens/format';
+import { hashToken } from '../../src/tokens/hash';
 import { fakeUpstream } from '../gateway-support';
 import { bearer, call, createToken } from '../helpers';
 import {
@@ -33,15 +35,16 @@ const rpc = (token: string, route = '/svc') => call(`${route}/rpc`, { headers: b
  * The next D1 read of a token by hash gets its rows, then holds them until `release()` (a slow answer), and then
  * answers them, or with `fail` loses them (D1 failing after the read).
  */
-function holdFirstTokenRead(fail = false) {
+async function holdFirstTokenRead(token: string, fail = false) {
+  const hash = await hashToken(token, getConfig(env).peppers.current);
   const proto = Object.getPrototypeOf(env.DB.prepare('select 1')) as { raw: () => Promise<unknown> };
   const raw = proto.raw;
   const state = { held: false, release: () => {} };
   const gate = new Promise<void>((resolve) => (state.release = resolve));
   vi.spyOn(proto, 'raw').mockImplementation(async function (this: D1PreparedStatement) {
     const rows = await raw.call(this);
-    const sql = (this as { statement?: string }).statement ?? '';
-    if (!state.held && /from "tokens"/.test(sql) && /"secret_hash"/.test(sql)) {
+    const { statement = '', params = [] } = this as { statement?: string; params?: unknown[] };
+    if (!state.held && /from "tokens"/.test(statement) && params.includes(hash)) {
       state.held = true;
       await gate;
       if (fail) throw new Error('D1_ERROR: Network connection lost.');
@@ -200,15 +203,16 @@ describe('storage reads', () => {
     const { created } = await userWithToken();
     fakeUpstream();
     // The first strict request's D1 read has seen the active row, and its answer is still on the way…
-    const read = holdFirstTokenRead();
+    const read = await holdFirstTokenRead(created.token);
     const first = rpc(created.token, '/strict');
     await vi.waitFor(() => expect(read.held).toBe(true));
     // …when another isolate revokes the token (D1 only: nothing reaches this isolate's caches)…
     await env.DB.prepare('update tokens set revoked_at = ? where id = ?').bind(Date.now(), created.id).run();
     // …and a second strict request arrives. Joining the read in flight would let it through.
     const reads = await storageReadsDuring(async () => {
+      const queued = loadStats.queued;
       const second = rpc(created.token, '/strict');
-      await new Promise((resolve) => setTimeout(resolve, 20));
+      await vi.waitFor(() => expect(loadStats.queued).toBe(queued + 1));
       read.release();
       expect((await first).status).toBe(200); // it arrived before the revocation
       await expectProblem(await second, 401, 'invalid_token');
@@ -219,12 +223,13 @@ describe('storage reads', () => {
   it('strict requests that arrive during one D1 read share the next one', async () => {
     const { created } = await userWithToken();
     fakeUpstream();
-    const read = holdFirstTokenRead();
+    const read = await holdFirstTokenRead(created.token);
     const reads = await storageReadsDuring(async () => {
       const first = rpc(created.token, '/strict');
       await vi.waitFor(() => expect(read.held).toBe(true));
+      const queued = loadStats.queued;
       const later = Array.from({ length: 6 }, () => rpc(created.token, '/strict'));
-      await new Promise((resolve) => setTimeout(resolve, 20));
+      await vi.waitFor(() => expect(loadStats.queued).toBe(queued + 6));
       read.release();
       const answers = await Promise.all([first, ...later]);
       expect(answers.map((r) => r.status)).toEqual(Array(7).fill(200));
@@ -235,11 +240,12 @@ describe('storage reads', () => {
   it('a strict request queued behind a D1 read that fails still gets its own read', async () => {
     const { created } = await userWithToken();
     fakeUpstream();
-    const read = holdFirstTokenRead(true);
+    const read = await holdFirstTokenRead(created.token, true);
     const first = rpc(created.token, '/strict');
     await vi.waitFor(() => expect(read.held).toBe(true));
+    const queued = loadStats.queued;
     const second = rpc(created.token, '/strict');
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await vi.waitFor(() => expect(loadStats.queued).toBe(queued + 1));
     read.release();
     await expectProblem(await first, 503, 'unavailable');
     expect((await second).status).toBe(200);
