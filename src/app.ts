@@ -3,6 +3,7 @@ import { type DrizzleD1Database, drizzle } from 'drizzle-orm/d1';
 import type { MiddlewareHandler } from 'hono';
 import { requestId } from 'hono/request-id';
 import { managementApi } from './api';
+import { withCommonErrors } from './api/schemas';
 import { ConfigError, getConfig } from './config';
 import type { AppEnv } from './env';
 import { AppError } from './errors';
@@ -65,8 +66,13 @@ export function createApp(): OpenAPIHono<AppEnv> {
 
   app.route('/api/v1', managementApi());
   app.route('/scim/v2', scimRoutes());
-  app.doc31('/openapi.json', OPENAPI_INFO);
-  app.get('/docs', (c) => c.html(docsPage(app.getOpenAPI31Document(OPENAPI_INFO))));
+  let document: ReturnType<typeof app.getOpenAPI31Document> | undefined;
+  const openApi = () => {
+    document ??= withCommonErrors(app.getOpenAPI31Document(OPENAPI_INFO));
+    return document;
+  };
+  app.get('/openapi.json', (c) => c.json(openApi()));
+  app.get('/docs', (c) => c.html(docsPage(openApi())));
   app.get('/docs/style.css', (c) => c.body(DOCS_CSS, 200, { 'Content-Type': 'text/css; charset=utf-8' }));
   app.get('/.well-known/jwks.json', async (c) =>
     c.json(await publicJwks(c.get('config')), 200, { 'Cache-Control': 'public, max-age=300' }),

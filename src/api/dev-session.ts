@@ -1,4 +1,5 @@
 import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
+import type { MiddlewareHandler } from 'hono';
 import { signDevJwt } from '../auth/jwt';
 import type { AppEnv } from '../env';
 import { AppError } from '../errors';
@@ -22,12 +23,22 @@ const DevSessionBody = z
   .strict()
   .openapi('DevSessionRequest');
 
+/** Outside development the endpoint does not exist, whatever the body: checked before the body is validated. */
+const developmentOnly: MiddlewareHandler<AppEnv> = async function developmentOnly(c, next) {
+  const config = c.get('config');
+  if (config.environment !== 'development' || !config.devSessions) {
+    throw new AppError(404, 'not_found', 'Not found', { detail: 'No such endpoint.' });
+  }
+  await next();
+};
+
 const route = createRoute({
   method: 'post',
   path: '/dev/session',
   tags: ['Development'],
   summary: 'Get a development identity (local only)',
   security: [],
+  middleware: developmentOnly,
   description:
     'Returns a management JWT for any user and role. Answers 404 unless the deployment is in development mode.',
   request: { body: { required: true, content: { 'application/json': { schema: DevSessionBody } } } },
@@ -47,9 +58,6 @@ const route = createRoute({
 export function registerDevSession(app: OpenAPIHono<AppEnv>) {
   app.openapi(route, async (c) => {
     const config = c.get('config');
-    if (config.environment !== 'development' || !config.devSessions) {
-      throw new AppError(404, 'not_found', 'Not found', { detail: 'No such endpoint.' });
-    }
     const body = c.req.valid('json');
     const { token, expiresAt } = await signDevJwt(config.auth, {
       subject: body.user,

@@ -195,25 +195,60 @@ export const TokenIdParam = z.object({
     .openapi({ param: { name: 'id', in: 'path' }, example: 'tok_4ZpQ8mWkT2vN9bXa' }),
 });
 
+const ERROR_DESCRIPTIONS: Record<number, string> = {
+  400: 'Malformed request: bad JSON, or invalid path or query parameters (a bad cursor, an id too long).',
+  401: 'Missing or invalid credentials.',
+  403: 'Not allowed: the role does not permit it, the account is deactivated, or the request is cross-site.',
+  404: 'No such resource (or not yours).',
+  409: 'Conflicts with the current state.',
+  415: 'Body must be application/json.',
+  422: 'Validation failed; `errors` names each field.',
+  429: 'Rate limited (too many reports, or too many failed authentications from this address); see Retry-After.',
+  503: 'Storage or identity provider unavailable.',
+};
+
 export function errorResponses(...statuses: number[]) {
-  const descriptions: Record<number, string> = {
-    400: 'Malformed request (bad JSON, bad cursor).',
-    401: 'Missing or invalid credentials.',
-    403: 'Authenticated, but not allowed.',
-    404: 'No such token (or not yours).',
-    409: 'Conflicts with the current state.',
-    415: 'Body must be application/json.',
-    422: 'Validation failed; `errors` names each field.',
-    429: 'Rate limited (too many reports, or too many failed authentications from this address); see Retry-After.',
-    503: 'Storage or identity provider unavailable.',
+  return Object.fromEntries(statuses.map((s) => [s, errorResponse(s)]));
+}
+
+function errorResponse(status: number) {
+  return {
+    description: ERROR_DESCRIPTIONS[status] ?? 'Error',
+    content: { 'application/problem+json': { schema: Problem } },
   };
-  return Object.fromEntries(
-    statuses.map((s) => [
-      s,
-      {
-        description: descriptions[s] ?? 'Error',
-        content: { 'application/problem+json': { schema: Problem } },
-      },
-    ]),
-  );
+}
+
+interface DocumentedOperation {
+  security?: unknown[];
+  requestBody?: unknown;
+  parameters?: { in?: string }[];
+  responses?: Record<string, unknown>;
+}
+
+/**
+ * Adds to every operation of the generated document the errors that operations of its kind answer in common,
+ * where the route's own list leaves them out: with credentials, 401, 403 (deactivated account), 429 (failed
+ * authentications) and 503; a write to /api, 403 (cross-site); a JSON body, 400 (bad JSON), 415 and 422;
+ * parameters, 400; a path parameter, 404. A route's own descriptions are kept.
+ */
+export function withCommonErrors<T extends { paths?: object; security?: unknown[] }>(doc: T): T {
+  const problem = { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } };
+  for (const [path, item] of Object.entries(doc.paths ?? {}) as [
+    string,
+    Record<string, DocumentedOperation>,
+  ][]) {
+    for (const [method, operation] of Object.entries(item)) {
+      if (!['get', 'post', 'put', 'patch', 'delete'].includes(method) || !operation.responses) continue;
+      const statuses: number[] = [];
+      if ((operation.security ?? doc.security ?? []).length > 0) statuses.push(401, 403, 429, 503);
+      if (method !== 'get' && path.startsWith('/api/')) statuses.push(403);
+      if (operation.requestBody) statuses.push(400, 415, 422);
+      const parameters = operation.parameters ?? [];
+      if (parameters.length > 0) statuses.push(400);
+      if (parameters.some((p) => p.in === 'path')) statuses.push(404);
+      for (const status of statuses)
+        operation.responses[status] ??= { description: ERROR_DESCRIPTIONS[status], content: problem };
+    }
+  }
+  return doc;
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { call, createToken } from '../helpers';
+import { call, createToken, jwtFor, uniqueUser } from '../helpers';
 import { API, DAY_MS, expectJson, expectProblem, newUser } from './support';
 
 // The published contract (OpenAPI + HTML docs), the unauthenticated policy, and unknown paths.
@@ -63,6 +63,76 @@ describe('GET /openapi.json', () => {
       }
     }
     expect(wrong).toEqual([]);
+  });
+
+  // Clients generate their error handling from the spec: whatever a bad request gets must be listed there.
+  it('lists every status that bad requests get from each operation', async () => {
+    const doc = await openApi();
+    const admin = await jwtFor(uniqueUser('admin'), { role: 'admin' });
+    const member = await jwtFor(uniqueUser());
+    const undocumented: string[] = [];
+    for (const [path, methods] of Object.entries(doc.paths)) {
+      for (const [method, operation] of Object.entries(methods)) {
+        const {
+          responses,
+          requestBody,
+          parameters = [],
+        } = operation as {
+          responses: Record<string, unknown>;
+          requestBody?: unknown;
+          parameters?: { in: string }[];
+        };
+        const write = method !== 'get';
+        const tries: [string, string, RequestInit][] = [];
+        const unknownId = path.replace(/\{[^}]+\}/g, 'tok_00000000000000000000');
+        for (const [who, jwt] of [
+          ['admin', admin],
+          ['member', member],
+        ] as const) {
+          const auth = { Authorization: `Bearer ${jwt}` };
+          const json = { ...auth, 'Content-Type': 'application/json' };
+          tries.push([`${who}, {}`, unknownId, { headers: json, body: write ? '{}' : undefined }]);
+          if (requestBody) {
+            tries.push([`${who}, bad JSON`, unknownId, { headers: json, body: '{"name": ' }]);
+            tries.push([
+              `${who}, text/plain`,
+              unknownId,
+              { headers: { ...auth, 'Content-Type': 'text/plain' }, body: 'x' },
+            ]);
+          }
+          if (path.includes('{'))
+            tries.push([
+              `${who}, long id`,
+              path.replace(/\{[^}]+\}/g, 'x'.repeat(65)),
+              { headers: json, body: write ? '{}' : undefined },
+            ]);
+          if (parameters.some((p) => p.in === 'query'))
+            tries.push([`${who}, bad query`, `${unknownId}?limit=abc&cursor=%25%25`, { headers: auth }]);
+          if (write)
+            tries.push([
+              `${who}, cross-site`,
+              unknownId,
+              { headers: { ...json, 'Sec-Fetch-Site': 'cross-site' }, body: '{}' },
+            ]);
+        }
+        for (const [label, url, init] of tries) {
+          const res = await call(url, { ...init, method: method.toUpperCase() });
+          await res.body?.cancel();
+          if (!(String(res.status) in responses))
+            undocumented.push(`${method.toUpperCase()} ${path} (${label}): ${res.status}`);
+        }
+      }
+    }
+    expect(undocumented).toEqual([]);
+  });
+
+  it('lists for each admin token action the success status it gives, and only that one', async () => {
+    const doc = await openApi();
+    const codes = (method: string, path: string) =>
+      Object.keys((doc.paths[API + path]![method] as { responses: Json }).responses).filter((s) => s < '300');
+    expect(codes('post', '/admin/tokens/{id}/revoke')).toEqual(['200']);
+    expect(codes('post', '/admin/tokens/{id}/restore')).toEqual(['200']);
+    expect(codes('delete', '/admin/tokens/{id}')).toEqual(['204']);
   });
 
   it('describes the token resource without any secret field, and the secret only on creation', async () => {

@@ -1,7 +1,9 @@
+import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
+import { createApp } from '../../src/app';
 import { resetIsolateCache } from '../../src/auth/token-cache';
-import { bearer, call, createToken, jwtFor, uniqueUser } from '../helpers';
+import { BASE, bearer, call, createToken, jwtFor, uniqueUser } from '../helpers';
 import { echo, serviceSetup } from './admin-support';
 import {
   API,
@@ -248,5 +250,27 @@ describe('POST /dev/session (development mode)', () => {
       body: 'user=alice',
     });
     await expectProblem(res, 415, 'unsupported_media_type');
+  });
+
+  it.each([
+    ['in production', { ENVIRONMENT: 'production', DEV_SESSIONS: 'false' }],
+    ['with DEV_SESSIONS off', { ENVIRONMENT: 'development', DEV_SESSIONS: 'false' }],
+  ])('does not exist %s, whatever the body (nothing hints that it does)', async (_label, vars) => {
+    for (const [type, body] of [
+      ['application/json', '{"user":"alice","role":"admin"}'],
+      ['application/json', '{"nope":1}'],
+      ['application/json', '{"user": '],
+      ['text/plain', 'x'],
+    ]) {
+      const ctx = createExecutionContext();
+      const request = new Request(`${BASE}${API}/dev/session`, {
+        method: 'POST',
+        headers: { 'Content-Type': type! },
+        body,
+      });
+      const res = await createApp().fetch(request, { ...env, ...vars }, ctx);
+      await waitOnExecutionContext(ctx);
+      await expectProblem(res, 404, 'not_found');
+    }
   });
 });

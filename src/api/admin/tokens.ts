@@ -110,9 +110,9 @@ const idParam = z.object({
     .max(64)
     .openapi({ param: { name: 'id', in: 'path' } }),
 });
-const actionRoute = (method: 'post' | 'delete', path: string, summary: string) =>
+const actionRoute = (path: string, summary: string) =>
   createRoute({
-    method,
+    method: 'post',
     path,
     tags: ['Admin'],
     summary,
@@ -120,10 +120,18 @@ const actionRoute = (method: 'post' | 'delete', path: string, summary: string) =
     request: { params: idParam },
     responses: {
       200: { description: 'The token.', content: { 'application/json': { schema: AdminToken } } },
-      204: { description: 'Deleted.' },
       ...errorResponses(401, 403, 404, 409, 503),
     },
   });
+const deleteRoute = createRoute({
+  method: 'delete',
+  path: '/admin/tokens/{id}',
+  tags: ['Admin'],
+  summary: 'Delete any token',
+  middleware: [managementAuth(), requireAdmin] as const,
+  request: { params: idParam },
+  responses: { 204: { description: 'Deleted.' }, ...errorResponses(401, 403, 404, 409, 503) },
+});
 
 export function registerAdminTokens(app: OpenAPIHono<AppEnv>) {
   app.openapi(listRoute, async (c) => {
@@ -184,14 +192,14 @@ export function registerAdminTokens(app: OpenAPIHono<AppEnv>) {
     ['restore', restoreToken],
   ] as const) {
     const summary = action === 'revoke' ? 'Revoke any token' : 'Restore any token';
-    app.openapi(actionRoute('post', `/admin/tokens/{id}/${action}`, summary), async (c) => {
+    app.openapi(actionRoute(`/admin/tokens/{id}/${action}`, summary), async (c) => {
       const deps = serviceDeps(c);
       const row = await run(deps, c.get('caller').principal, c.req.valid('param').id);
       const [resource] = await withOwners(deps.db, [row], deps.now);
       return c.json(resource!, 200, NO_STORE);
     });
   }
-  app.openapi(actionRoute('delete', '/admin/tokens/{id}', 'Delete any token'), async (c) => {
+  app.openapi(deleteRoute, async (c) => {
     await deleteToken(serviceDeps(c), c.get('caller').principal, c.req.valid('param').id);
     return c.body(null, 204, NO_STORE);
   });
