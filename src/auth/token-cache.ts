@@ -121,6 +121,9 @@ function invalidateLoads(hash: string): void {
     const load = loads.get(kind + hash);
     if (!load) continue;
     load.stale = true;
+    // A load queued behind it (not in the map yet) reads after the change, but caching its answer would replace
+    // what the change put in memory, such as a denial held for longer because KV refused it.
+    if (load.next) load.next.stale = true;
     loads.delete(kind + hash);
   }
 }

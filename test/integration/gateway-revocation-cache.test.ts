@@ -6,6 +6,8 @@ import { generateToken } from '../../src/tokens/format';
 import { hashToken } from '../../src/tokens/hash';
 import { fakeUpstream } from '../gateway-support';
 import { bearer, call, createToken } from '../helpers';
+import { failKv } from '../reliability-support';
+import { eventually } from './admin-support';
 import {
   API,
   expectJson,
@@ -235,6 +237,33 @@ describe('storage reads', () => {
       expect(answers.map((r) => r.status)).toEqual(Array(7).fill(200));
     });
     expect(reads.d1).toBe(2);
+  });
+
+  it('a strict read queued when the token is revoked does not cut short the denial held while KV refuses it', async () => {
+    const { user, created } = await userWithToken();
+    await waitForKv(await kvKeyFor(created.token), (s) => s.state === 'active');
+    resetIsolateCache();
+    fakeUpstream();
+    // A strict read in flight, and a second strict request queued behind it.
+    const read = await holdFirstTokenRead(created.token);
+    const first = rpc(created.token, '/strict');
+    await vi.waitFor(() => expect(read.held).toBe(true));
+    const queued = loadStats.queued;
+    const second = rpc(created.token, '/strict');
+    await vi.waitFor(() => expect(loadStats.queued).toBe(queued + 1));
+    // Revoked here while KV refuses writes: this isolate holds the denial for KV_FAILURE_HOLD_MS, and the
+    // delayed resync (1.5 s later) fails and holds it again; only then does the slow read answer.
+    const kv = failKv({ writes: true });
+    expect((await postJson(`/tokens/${created.id}/revoke`, user.jwt)).status).toBe(200);
+    await eventually(async () => expect(kv.failures).toBeGreaterThanOrEqual(4), 4_000);
+    read.release();
+    expect((await first).status).toBe(200); // it arrived before the revocation
+    await expectProblem(await second, 401, 'invalid_token');
+    // The queued read saw the revocation, but must not have replaced the held denial by a shorter-lived one:
+    // past the ordinary memory lifetime, this isolate still refuses instead of believing KV's stale record.
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(Date.now() + getConfig(env).cache.isolateTtlMs + 1_000);
+    await expectProblem(await rpc(created.token), 401, 'invalid_token');
   });
 
   it('a strict request queued behind a D1 read that fails still gets its own read', async () => {
