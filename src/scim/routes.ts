@@ -1,4 +1,4 @@
-import { eq } from 'drizzle-orm';
+import { and, eq, sql } from 'drizzle-orm';
 import type { Context } from 'hono';
 import { Hono } from 'hono';
 import { z } from 'zod';
@@ -74,13 +74,10 @@ function activeFromPatch(body: unknown): boolean | null {
         : op.path.toLowerCase() === 'active'
           ? op.value
           : undefined;
-    // Some providers send "False" as a string.
+    // Some providers send "False" as a string. (Compared, not looked up: `constructor` is in every object.)
+    const text = typeof value === 'string' ? value.toLowerCase() : undefined;
     const flag =
-      typeof value === 'boolean'
-        ? value
-        : typeof value === 'string'
-          ? { true: true, false: false }[value.toLowerCase()]
-          : undefined;
+      typeof value === 'boolean' ? value : text === 'true' ? true : text === 'false' ? false : undefined;
     if (flag === undefined) return null;
     active = flag;
   }
@@ -112,7 +109,14 @@ export function scimRoutes(): Hono<AppEnv> {
     if (filter) {
       const match = /^userName eq "([^"]{1,255})"$/i.exec(filter.trim());
       if (!match) return scimError(c, 400, 'Only `userName eq "…"` filters are supported.', 'invalidFilter');
-      rows = await c.get('db').select().from(principals).where(eq(principals.subject, match[1]!)).all();
+      // userName is not case-exact (RFC 7643 §4.1.1): `ALICE` finds alice, so a provider can deprovision her.
+      rows = await c
+        .get('db')
+        .select()
+        .from(principals)
+        .where(and(eq(principals.kind, 'user'), sql`lower(${principals.subject}) = lower(${match[1]!})`))
+        .orderBy(principals.id)
+        .all();
     } else {
       rows = await c
         .get('db')

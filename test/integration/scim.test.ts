@@ -84,6 +84,9 @@ describe('GET /scim/v2/Users', () => {
       },
     });
     expect((await scimJson<ScimList>(await byUserName(`${user.subject}-nobody`), 200)).totalResults).toBe(0);
+    // userName is not case-exact (RFC 7643 §4.1.1).
+    const upper = await scimJson<ScimList>(await byUserName(user.subject.toUpperCase()), 200);
+    expect(upper.Resources.map((r) => r.id)).toEqual([user.id]);
   });
 
   it('lists users only, never service accounts', async () => {
@@ -194,6 +197,16 @@ describe('PATCH /scim/v2/Users/{id} — deprovisioning', () => {
       'invalidSyntax',
     );
     expect((await echo(created.token)).status).toBe(200);
+  });
+
+  it("400 for an active value named like an object's own properties, and a deprovisioned user stays so", async () => {
+    const { user, created } = await knownUserWithToken();
+    expect((await scim(`/Users/${user.id}`, { method: 'PATCH', json: scimActive(false) })).status).toBe(200);
+    for (const value of ['constructor', '__proto__', 'toString', 'hasOwnProperty', 'valueOf']) {
+      const json = { schemas: [SCIM_PATCH], Operations: [{ op: 'replace', path: 'active', value }] };
+      await scimError(await scim(`/Users/${user.id}`, { method: 'PATCH', json }), 400, 'invalidValue');
+    }
+    await expectProblem(await echo(created.token), 401, 'invalid_token');
   });
 
   it('415 for a body that is not SCIM JSON; 404 for an unknown user', async () => {
