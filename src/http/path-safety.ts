@@ -29,7 +29,9 @@ function misleads(decoded: string): boolean {
   // An encoded slash at either end of a segment makes `//` once an upstream decodes the path (`/%2Fevil.test/x`).
   if (/^[/\\]|[/\\]$/.test(decoded)) return true;
   return decoded.split(/[/\\]/).some((piece) => {
-    const bare = piece.split(';', 1)[0];
+    // What follows `;` is a parameter to many servers; `?`, `#` and NUL end the path for one that re-parses or
+    // truncates it.
+    const bare = piece.split(/[;?#\0]/, 1)[0];
     return bare === '.' || bare === '..';
   });
 }

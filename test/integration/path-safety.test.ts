@@ -32,6 +32,17 @@ describe('ambiguous paths are never proxied', () => {
     '/svc/%E2%80%A5/admin',
     '/svc/%EF%BC%85%EF%BC%92%EF%BD%85%EF%BC%85%EF%BC%92%EF%BD%85/admin',
     '/svc/..%EF%BC%9Bx/admin',
+    '/svc/%u002e%u002e/admin',
+    '/svc/%u002e%u002e%u002fadmin',
+    '/svc/%F8%80%80%80%AE%F8%80%80%80%AE/admin',
+    '/svc/%FC%80%80%80%80%AE%FC%80%80%80%80%AE/admin',
+    // A full-width percent sign spelling an overlong escape: `％C0％AE`.
+    '/svc/%EF%BC%85C0%EF%BC%85AE%EF%BC%85C0%EF%BC%85AE/admin',
+    '/svc/a%EF%BC%85C0%EF%BC%85AF..%EF%BC%85C0%EF%BC%85AFadmin',
+    // What ends the path for an upstream that re-parses or truncates it.
+    '/svc/..%3F/admin',
+    '/svc/..%23/admin',
+    '/svc/..%00/admin',
   ])('%s → 400 invalid_path, upstream never called', async (path) => {
     const upstream = vi.spyOn(globalThis, 'fetch').mockImplementation(async () => new Response('upstream'));
     const { token } = await createToken(await jwtFor(uniqueUser()));

@@ -16,7 +16,7 @@ describe('decodeLookalikes', () => {
     );
   });
 
-  it('reads 2-, 3- and 4-byte overlong encodings of an ASCII character as that character', () => {
+  it('reads 2- to 6-byte overlong encodings of an ASCII character as that character', () => {
     fc.assert(
       fc.property(fc.integer({ min: 0x21, max: 0x7e }), (code) => {
         const char = String.fromCharCode(code);
@@ -24,9 +24,18 @@ describe('decodeLookalikes', () => {
         const two = [0xc0 | (code >> 6), 0x80 | (code & 0x3f)];
         const three = [0xe0, 0x80 | (code >> 6), 0x80 | (code & 0x3f)];
         const four = [0xf0, 0x80, 0x80 | (code >> 6), 0x80 | (code & 0x3f)];
-        for (const bytes of [two, three, four]) expect(decodeLookalikes(bytes.map(hex).join(''))).toBe(char);
+        const five = [0xf8, 0x80, 0x80, 0x80 | (code >> 6), 0x80 | (code & 0x3f)];
+        const six = [0xfc, 0x80, 0x80, 0x80, 0x80 | (code >> 6), 0x80 | (code & 0x3f)];
+        for (const bytes of [two, three, four, five, six])
+          expect(decodeLookalikes(bytes.map(hex).join(''))).toBe(char);
       }),
     );
+  });
+
+  it("reads IIS's %uXXXX escapes, and escapes spelled with a full-width percent sign", () => {
+    expect(decodeLookalikes('%u002e%u002E%u002f')).toBe('../');
+    expect(decodeLookalikes('%EF%BC%85C0%EF%BC%85AE')).toBe('.');
+    expect(decodeLookalikes('%EF%BC%852e')).toBe('.');
   });
 
   it('turns bytes that are not UTF-8 into U+FFFD, one per byte, and never throws', () => {
