@@ -6,5 +6,6 @@ const app = createApp();
 
 export default {
   fetch: (request, env, ctx) => app.fetch(request, env, ctx),
-  scheduled: (controller, env, ctx) => ctx.waitUntil(runHygiene(env, controller.scheduledTime)),
+  scheduled: (controller, env, ctx) =>
+    ctx.waitUntil(runHygiene(env, controller.scheduledTime, (promise) => ctx.waitUntil(promise))),
 } satisfies ExportedHandler<Env>;

@@ -40,7 +40,12 @@ async function noteOnce(deps: ServiceDeps, action: string, where: SQL, seenSince
   return result.meta.changes ?? 0;
 }
 
-export async function runHygiene(env: Env, now: number): Promise<HygieneSummary> {
+/** `waitUntil` keeps the job's background work (the delayed KV resync of what it revokes) inside the event. */
+export async function runHygiene(
+  env: Env,
+  now: number,
+  waitUntil: (promise: Promise<unknown>) => void,
+): Promise<HygieneSummary> {
   const config = getConfig(env);
   const deps: ServiceDeps = {
     db: drizzle(env.DB),
@@ -48,7 +53,7 @@ export async function runHygiene(env: Env, now: number): Promise<HygieneSummary>
     config,
     now,
     ctx: { actor: { id: null, kind: 'system' }, ip: null, userAgent: 'pat-gateway cron', requestId: null },
-    waitUntil: () => {},
+    waitUntil,
   };
   const summary: HygieneSummary = { expiring: {}, inactive: 0, revoked: 0 };
   for (const days of EXPIRY_NOTICE_DAYS) {

@@ -10,10 +10,12 @@ import {
   expectProblem,
   expireInD1,
   getWith,
+  kvKeyFor,
   patchJson,
   postJson,
   type TokenPage,
   tokenRow,
+  waitForKv,
 } from './support';
 
 // The daily job (cron `17 3 * * *`), run through the Worker's real scheduled handler: expiry notices at 30 and 7
@@ -128,6 +130,26 @@ describe('inactivity', () => {
     expect(await notices([stale.id, active.id], 'token.revoked')).toEqual([1, 0]);
     await expectProblem(await echo(stale.token), 401, 'invalid_token');
     await expectProblem(await postJson(`/tokens/${stale.id}/restore`, user.jwt), 409, 'not_restorable');
+  });
+
+  it("an auto-revocation's delayed resync runs within the job, and covers a stale record written meanwhile", async () => {
+    const { created: stale } = await knownUserWithToken();
+    expect((await echo(stale.token)).status).toBe(200);
+    const key = await kvKeyFor(stale.token);
+    await waitForKv(key, (s) => s.state === 'active');
+    const live = (await env.TOKEN_CACHE.get(key))!;
+    await setTimes(stale.id, { created: daysAgo(3100), lastUsed: daysAgo(3050) });
+
+    const ctx = createExecutionContext();
+    const controller = { scheduledTime: Date.now(), cron: '17 3 * * *', noRetry() {} } as ScheduledController;
+    const vars = { ...env, AUTO_REVOKE_INACTIVE_DAYS: '3000' } as unknown as WorkerEnv;
+    await worker.scheduled?.(controller, vars, ctx);
+    // Once the job has revoked the token, another isolate that read it just before writes its active record…
+    await waitForKv(key, (s) => s.state === 'revoked');
+    await env.TOKEN_CACHE.put(key, live);
+    // …and the job is not over until the resync has put the tombstone back.
+    await waitOnExecutionContext(ctx);
+    expect(JSON.parse((await env.TOKEN_CACHE.get(key))!)).toMatchObject({ state: 'revoked' });
   });
 
   // Last in this file: it runs the job 100 days in the future, which notes every older token of the file too.
