@@ -111,7 +111,8 @@ export const TEST_VARS = {
   ROLE_SCOPES: JSON.stringify({ admin: ['admin', 'read', 'write'], member: ['read', 'write'] }),
   ROUTES: JSON.stringify(TEST_ROUTES),
   UPSTREAM_API_KEY: 'upstream-secret-value',
-  INTROSPECTION_CREDENTIALS: 'resource-server:introspection-secret-123',
+  INTROSPECTION_CREDENTIALS:
+    'resource-server:introspection-secret-123,form client:Secret+with/slash=and%percent',
   // The identity provider's credential for /scim/v2 (SCIM is off without it).
   SCIM_BEARER_TOKEN: 'test-scim-bearer-0123456789abcdef0123456789',
   // A test-only key: pinned so tests never depend on a developer's generated .dev.vars.

@@ -8,7 +8,7 @@ import { secretsEqual } from '../lib/timing-safe';
 // with a configured client credential (HTTP Basic, §2.1); any token that is not currently valid is simply
 // {"active": false} (§2.2), whatever the reason.
 
-async function authenticateClient(c: Context<AppEnv>): Promise<string> {
+async function authenticateClient(c: Context<AppEnv>): Promise<void> {
   const unauthorized = new AppError(401, 'invalid_client', 'Client authentication failed', {
     detail: 'Introspection needs a configured client credential (HTTP Basic).',
     headers: { 'WWW-Authenticate': 'Basic realm="pat-gateway-introspection"' },
@@ -23,21 +23,33 @@ async function authenticateClient(c: Context<AppEnv>): Promise<string> {
   }
   const colon = decoded.indexOf(':');
   if (colon < 0) throw unauthorized;
-  let clientId: string;
+  const clients = c.get('config').introspectionClients;
+  // RFC 6749 §2.3.1: id and secret are form-urlencoded before Basic encoding; many clients (curl -u) skip that,
+  // so both spellings are accepted.
+  const rawId = decoded.slice(0, colon);
+  const formId = formDecoded(rawId);
+  const clientId = formId !== null && clients.has(formId) ? formId : rawId;
+  const expected = clients.get(clientId);
+  const rawSecret = decoded.slice(colon + 1);
+  // Both compared, known client or not, so timing does not reveal which client ids exist.
+  const candidates = [rawSecret, formDecoded(rawSecret) ?? rawSecret];
+  const matches = await Promise.all(
+    candidates.map((secret) => secretsEqual(secret, expected ?? '\u0000unknown-client')),
+  );
+  if (!expected || !matches.includes(true)) throw unauthorized;
+}
+
+/** A form-urlencoded value decoded (`+` is a space), or null when it is not valid percent-encoding. */
+function formDecoded(value: string): string | null {
   try {
-    clientId = decodeURIComponent(decoded.slice(0, colon));
+    return decodeURIComponent(value.replaceAll('+', ' '));
   } catch {
-    throw unauthorized;
+    return null;
   }
-  const expected = c.get('config').introspectionClients.get(clientId);
-  // Compare even for unknown clients, so timing does not reveal which client ids exist.
-  const ok = await secretsEqual(decoded.slice(colon + 1), expected ?? '\u0000unknown-client');
-  if (!expected || !ok) throw unauthorized;
-  return clientId;
 }
 
 export async function introspect(c: Context<AppEnv>): Promise<Response> {
-  const clientId = await authenticateClient(c);
+  await authenticateClient(c);
   const contentType = c.req.header('content-type') ?? '';
   if (!contentType.toLowerCase().startsWith('application/x-www-form-urlencoded')) {
     throw new AppError(415, 'unsupported_media_type', 'Unsupported media type', {
@@ -68,7 +80,6 @@ export async function introspect(c: Context<AppEnv>): Promise<Response> {
     {
       active: true,
       token_type: 'access_token',
-      client_id: clientId,
       sub: state.owner.id,
       ...(state.owner.subject ? { username: state.owner.subject } : {}),
       token_id: state.id,

@@ -37,12 +37,29 @@ describe('POST /oauth/introspect', () => {
       username: user.subject,
       token_id: created.id,
       scope: 'read',
-      client_id: CLIENT.id,
       iss: 'pat-gateway',
       exp: Math.floor(Date.parse(created.expires_at!) / 1000),
       iat: Math.floor((row.created_at as number) / 1000),
     });
     expect(JSON.stringify(body)).not.toContain(created.token);
+    // RFC 7662's client_id is the OAuth client the token was issued to; a PAT has none (not the caller's id).
+    expect(body).not.toHaveProperty('client_id');
+  });
+
+  it('accepts Basic credentials form-urlencoded first (RFC 6749 §2.3.1) and as they are', async () => {
+    const { created } = await userWithToken();
+    const [id, secret] = ['form client', 'Secret+with/slash=and%percent'];
+    const encoded = (value: string) => encodeURIComponent(value).replaceAll('%20', '+');
+    for (const credentials of [`${encoded(id)}:${encoded(secret)}`, `${id}:${secret}`]) {
+      const res = await introspect(form(created.token), { credentials });
+      expect((await expectJson<{ active: boolean }>(res, 200)).active, credentials).toBe(true);
+    }
+    for (const credentials of [
+      `${encoded(id)}:${encoded(`${secret}x`)}`,
+      `${id}:${secret.replace('+', ' ')}`,
+    ]) {
+      await expectProblem(await introspect(form(created.token), { credentials }), 401, 'invalid_client');
+    }
   });
 
   it('a member token never reports scopes beyond the owner’s role; an admin’s may include admin', async () => {
