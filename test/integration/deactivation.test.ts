@@ -63,6 +63,15 @@ describe('POST /admin/users/{id}/deactivate', () => {
     expect(await tokenRow(created.id)).toMatchObject({ revoked_at: null, revoke_reason: null });
   });
 
+  it('an admin cannot deactivate themselves (nobody could then reactivate them), but another admin can', async () => {
+    const admin = await knownUser('admin');
+    await expectProblem(await deactivate(admin, admin.id), 409, 'cannot_deactivate_self');
+    expect((await getWith('/currentuser', admin.jwt)).status).toBe(200);
+    const other = await knownUser('admin');
+    expect((await deactivate(other, admin.id)).status).toBe(200);
+    expect((await reactivate(other, admin.id)).status).toBe(200);
+  });
+
   it('introspection (RFC 7662) reports the token inactive while its owner is, active again after', async () => {
     const { user, created } = await knownUserWithToken();
     const admin = await knownUser('admin');

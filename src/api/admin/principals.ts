@@ -2,7 +2,7 @@ import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
 import { eq } from 'drizzle-orm';
 import { type PrincipalRow, principals } from '../../db/schema';
 import type { AppEnv } from '../../env';
-import { notFound } from '../../errors';
+import { conflict, notFound } from '../../errors';
 import { managementAuth } from '../../http/authenticate';
 import type { ServiceDeps } from '../../tokens/access';
 import {
@@ -155,7 +155,8 @@ const routes = {
     path: '/admin/users/{id}/deactivate',
     tags: ['Admin'],
     summary: 'Deactivate a user',
-    description: 'Their personal tokens stop working (not revoked); service tokens are unaffected.',
+    description:
+      'Their personal tokens stop working (not revoked); service tokens are unaffected. An admin cannot deactivate themselves (409 `cannot_deactivate_self`).',
     middleware: admin,
     request: { params: idParam },
     responses: {
@@ -245,7 +246,14 @@ export function registerAdminPrincipals(app: OpenAPIHono<AppEnv>) {
   ] as const) {
     app.openapi(route, async (c) => {
       const deps = serviceDeps(c);
-      const user = await setUserActive(deps, c.req.valid('param').id, active);
+      const { id } = c.req.valid('param');
+      // Deactivated, an admin could not even undo it: another admin (or the identity provider over SCIM) must.
+      if (!active && id === c.get('caller').principal.id)
+        throw conflict(
+          'cannot_deactivate_self',
+          'You cannot deactivate your own account; ask another admin.',
+        );
+      const user = await setUserActive(deps, id, active);
       return c.json(toPrincipalResource(await rowOf(deps, user.id)), 200, NO_STORE);
     });
   }
