@@ -43,6 +43,8 @@ export const nameSchema = z
   .openapi({
     description:
       'Required, 1–100 characters after trimming and Unicode NFC normalization, single line, not only invisible characters, unique per owner (case-insensitive).',
+    minLength: 1,
+    maxLength: 100,
     example: 'CI deploy',
   });
 
@@ -60,6 +62,7 @@ export const descriptionSchema = z
   .nullable()
   .openapi({
     description: 'Optional, multi-line, at most 500 characters. Empty or null clears it.',
+    maxLength: 500,
     example: 'Deploys from GitHub Actions',
   });
 

@@ -135,6 +135,14 @@ describe('GET /openapi.json', () => {
     expect(codes('delete', '/admin/tokens/{id}')).toEqual(['204']);
   });
 
+  it('states the name and description limits as JSON Schema, so generated validators apply them', async () => {
+    const doc = await openApi();
+    const body = JSON.stringify((doc.paths[`${API}/tokens`]!.post as { requestBody: Json }).requestBody);
+    const schemas = JSON.stringify(doc.components);
+    expect(`${body}${schemas}`).toMatch(/"name":\{[^}]*"maxLength":100/);
+    expect(`${body}${schemas}`).toMatch(/"description":\{[^}]*"maxLength":500/);
+  });
+
   it('describes the token resource without any secret field, and the secret only on creation', async () => {
     const doc = await openApi();
     type Schema = { properties?: Json; allOf?: Schema[] };
