@@ -42,7 +42,7 @@ export const nameSchema = z
   })
   .openapi({
     description:
-      'Required, 1–100 characters after trimming and Unicode NFC normalization, single line, not only invisible characters, unique per owner (case-insensitive).',
+      '1–100 characters after trimming and Unicode NFC normalization, single line, not only invisible characters.',
     minLength: 1,
     maxLength: 100,
     example: 'CI deploy',

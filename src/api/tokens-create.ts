@@ -15,7 +15,10 @@ import {
 
 export const CreateTokenBody = z
   .object({
-    name: nameSchema,
+    name: nameSchema.openapi({
+      description:
+        'Required. 1–100 characters after trimming and Unicode NFC normalization, single line, not only invisible characters; unique among the owner’s tokens (case-insensitive).',
+    }),
     description: descriptionSchema.optional(),
     expires_at: expiresAtSchema.optional(),
     expires_in_days: expiresInDaysSchema.optional(),

@@ -10,7 +10,7 @@ const route = createRoute({
   path: '/tokens/{id}',
   tags: ['Tokens'],
   summary: 'Get one of your tokens',
-  description: "Another user's token answers 404, exactly like a missing one.",
+  description: "Another user's token answers 404, exactly like a missing one (admins may read any token).",
   middleware: [managementAuth()] as const,
   request: { params: TokenIdParam },
   responses: {

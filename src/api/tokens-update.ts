@@ -16,7 +16,10 @@ import {
 
 export const UpdateTokenBody = z
   .object({
-    name: nameSchema.optional(),
+    name: nameSchema.optional().openapi({
+      description:
+        'A new name: 1–100 characters after trimming and Unicode NFC normalization, single line, not only invisible characters; unique among the owner’s tokens (case-insensitive).',
+    }),
     description: descriptionSchema.optional(),
     expires_at: expiresAtSchema.optional(),
     expires_in_days: expiresInDaysSchema.optional(),

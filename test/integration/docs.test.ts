@@ -141,6 +141,16 @@ describe('GET /openapi.json', () => {
     const schemas = JSON.stringify(doc.components);
     expect(`${body}${schemas}`).toMatch(/"name":\{[^}]*"maxLength":100/);
     expect(`${body}${schemas}`).toMatch(/"description":\{[^}]*"maxLength":500/);
+    // Required on create, optional on edit, and each says so.
+    type Body = { requestBody: { content: { 'application/json': { schema: { $ref: string } } } } };
+    const nameOf = (operation: unknown) => {
+      const ref = (operation as Body).requestBody.content['application/json'].schema.$ref.split('/').pop()!;
+      const schema = (doc.components as { schemas: Record<string, { properties: Record<string, Json> }> })
+        .schemas[ref]!;
+      return String(schema.properties.name!.description);
+    };
+    expect(nameOf(doc.paths[`${API}/tokens`]!.post)).toMatch(/^Required\./);
+    expect(nameOf(doc.paths[`${API}/tokens/{id}`]!.patch)).toMatch(/^A new name/);
   });
 
   it('describes the token resource without any secret field, and the secret only on creation', async () => {

@@ -47,7 +47,10 @@ const body = <T extends z.ZodType>(schema: T) => ({ body: { required: true, ...j
 
 const ServiceAccountBody = z
   .object({
-    name: nameSchema,
+    name: nameSchema.openapi({
+      description:
+        'Required. 1–100 characters, as token names; unique among service accounts (case-insensitive).',
+    }),
     description: descriptionSchema.optional(),
     role: z.enum(['admin', 'member']).default('member'),
   })
@@ -55,7 +58,10 @@ const ServiceAccountBody = z
   .openapi('CreateServiceAccountRequest');
 const ServiceAccountPatch = z
   .object({
-    name: nameSchema.optional(),
+    name: nameSchema.optional().openapi({
+      description:
+        'A new name: 1–100 characters, as token names; unique among service accounts (case-insensitive).',
+    }),
     description: descriptionSchema.optional(),
     role: z.enum(['admin', 'member']).optional(),
   })
