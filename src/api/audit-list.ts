@@ -74,7 +74,23 @@ export function toAuditResource(e: AuditRow): z.infer<typeof AuditEvent> {
     owner_id: e.ownerId,
     ip: e.ip,
     user_agent: e.userAgent,
-    detail: e.detail ? (JSON.parse(e.detail) as Record<string, unknown>) : null,
+    detail: e.detail ? withIsoTimes(JSON.parse(e.detail) as Record<string, unknown>) : null,
     request_id: e.requestId,
   };
+}
+
+/**
+ * Details store times as epoch ms (the daily job compares them in SQL); the API shows them as ISO strings, as
+ * every other time it returns: each `*_at` field, and its `from`/`to` when it records a change.
+ */
+function withIsoTimes(detail: Record<string, unknown>): Record<string, unknown> {
+  const iso = (value: unknown) => (typeof value === 'number' ? new Date(value).toISOString() : value);
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(detail)) {
+    if (!key.endsWith('_at')) out[key] = value;
+    else if (value && typeof value === 'object' && !Array.isArray(value))
+      out[key] = Object.fromEntries(Object.entries(value).map(([k, v]) => [k, iso(v)]));
+    else out[key] = iso(value);
+  }
+  return out;
 }

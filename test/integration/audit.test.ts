@@ -104,6 +104,21 @@ describe('GET /audit — events for every mutation', () => {
     expect(text).not.toContain(rotated.token!);
   });
 
+  it('shows times in details as ISO strings, like every other time in the API', async () => {
+    const user = await newUser();
+    const created = await createToken(user.jwt, { expires_in_days: 10 });
+    const edited = await expectJson<TokenBody>(
+      (await send(user, 'PATCH', `/tokens/${created.id}`, { expires_in_days: 20 })).res,
+      200,
+    );
+    const events = await auditOf(user);
+    const detail = (action: string) => events.find((e) => e.action === action)?.detail;
+    expect(detail('token.created')).toMatchObject({ expires_at: created.expires_at });
+    expect(detail('token.updated')).toMatchObject({
+      expires_at: { from: created.expires_at, to: edited.expires_at },
+    });
+  });
+
   it('names the PAT that acted when a token revokes itself', async () => {
     const { user, created } = await userWithToken();
     await call(`${API}/tokens/self/revoke`, {
