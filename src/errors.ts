@@ -9,7 +9,22 @@ export interface FieldError {
   message: string;
 }
 
-export type ErrorStatus = 400 | 401 | 403 | 404 | 405 | 409 | 413 | 415 | 422 | 429 | 500 | 502 | 503 | 504;
+export type ErrorStatus =
+  | 400
+  | 401
+  | 403
+  | 404
+  | 405
+  | 409
+  | 412
+  | 413
+  | 415
+  | 422
+  | 429
+  | 500
+  | 502
+  | 503
+  | 504;
 
 export interface AppErrorOptions {
   detail?: string;
@@ -43,6 +58,13 @@ export class AppError extends Error {
 
 export function validationError(errors: FieldError[], detail = 'The request has invalid fields.'): AppError {
   return new AppError(422, 'validation_failed', 'Validation failed', { detail, errors });
+}
+
+export function preconditionFailed(): AppError {
+  return new AppError(412, 'precondition_failed', 'Precondition failed', {
+    detail:
+      'The token changed since you read it (its ETag no longer matches If-Match); nothing was changed. Load it again.',
+  });
 }
 
 export function notFound(what = 'token'): AppError {

@@ -204,6 +204,7 @@ const ERROR_DESCRIPTIONS: Record<number, string> = {
   403: 'Not allowed: the role does not permit it, the account is deactivated, or the request is cross-site.',
   404: 'No such resource (or not yours).',
   409: 'Conflicts with the current state.',
+  412: 'If-Match does not match: the token changed since it was read; nothing was changed.',
   415: 'Body must be application/json.',
   422: 'Validation failed; `errors` names each field.',
   429: 'Rate limited (too many reports, or too many failed authentications from this address); see Retry-After.',

@@ -2,7 +2,8 @@ import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
 import type { AppEnv } from '../env';
 import { managementAuth } from '../http/authenticate';
 import { restoreToken, revokeToken } from '../tokens/service';
-import { NO_STORE, serviceDeps } from './deps';
+import { serviceDeps } from './deps';
+import { tokenHeaders } from './etag';
 import { errorResponses, TokenIdParam, TokenResource, toTokenResource } from './schemas';
 
 // Revoke and restore: the two status flips, each a POST on the token (seed 003's Revoke and Restore buttons).
@@ -41,11 +42,11 @@ export function registerRevokeRestore(app: OpenAPIHono<AppEnv>) {
   app.openapi(revokeRoute, async (c) => {
     const deps = serviceDeps(c);
     const row = await revokeToken(deps, c.get('caller').principal, c.req.valid('param').id);
-    return c.json(toTokenResource(row, deps.now), 200, NO_STORE);
+    return c.json(toTokenResource(row, deps.now), 200, tokenHeaders(row));
   });
   app.openapi(restoreRoute, async (c) => {
     const deps = serviceDeps(c);
     const row = await restoreToken(deps, c.get('caller').principal, c.req.valid('param').id);
-    return c.json(toTokenResource(row, deps.now), 200, NO_STORE);
+    return c.json(toTokenResource(row, deps.now), 200, tokenHeaders(row));
   });
 }

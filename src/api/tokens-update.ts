@@ -2,7 +2,8 @@ import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
 import type { AppEnv } from '../env';
 import { managementAuth } from '../http/authenticate';
 import { updateToken } from '../tokens/service';
-import { NO_STORE, serviceDeps } from './deps';
+import { serviceDeps } from './deps';
+import { ETAG_HEADER, IfMatchHeader, ifMatch, tokenHeaders } from './etag';
 import {
   descriptionSchema,
   errorResponses,
@@ -33,15 +34,20 @@ const route = createRoute({
   tags: ['Tokens'],
   summary: 'Edit a token',
   description:
-    'Changes the name, description or expiration — expired tokens included (seed 001). Changing the expiration is refused when the policy makes it immutable (seed 002). If another request changed the token meanwhile (revoke, restore, rotate, edit), nothing is written: 409 `token_changed`.',
+    'Changes the name, description or expiration — expired tokens included (seed 001). Changing the expiration is refused when the policy makes it immutable (seed 002). If another request changed the token meanwhile (revoke, restore, rotate, edit), nothing is written: 409 `token_changed`. With `If-Match` (the token’s ETag as you read it), it is changed only if nobody changed it since: 412 `precondition_failed` otherwise.',
   middleware: [managementAuth()] as const,
   request: {
     params: TokenIdParam,
+    headers: IfMatchHeader,
     body: { required: true, content: { 'application/json': { schema: UpdateTokenBody } } },
   },
   responses: {
-    200: { description: 'The updated token.', content: { 'application/json': { schema: TokenResource } } },
-    ...errorResponses(400, 401, 403, 404, 409, 415, 422, 503),
+    200: {
+      description: 'The updated token.',
+      headers: ETAG_HEADER,
+      content: { 'application/json': { schema: TokenResource } },
+    },
+    ...errorResponses(400, 401, 403, 404, 409, 412, 415, 422, 503),
   },
 });
 
@@ -53,7 +59,8 @@ export function registerUpdateToken(app: OpenAPIHono<AppEnv>) {
       c.get('caller').principal,
       c.req.valid('param').id,
       c.req.valid('json'),
+      ifMatch(c),
     );
-    return c.json(toTokenResource(row, deps.now), 200, NO_STORE);
+    return c.json(toTokenResource(row, deps.now), 200, tokenHeaders(row));
   });
 }

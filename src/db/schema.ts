@@ -132,3 +132,12 @@ export const auditEvents = sqliteTable(
 export type PrincipalRow = typeof principals.$inferSelect;
 export type TokenRow = typeof tokens.$inferSelect;
 export type AuditRow = typeof auditEvents.$inferSelect;
+
+/**
+ * A token's `updated_at` for a change: now, but always after the value it replaces, so it orders changes even
+ * within one millisecond. It is the token's version (its ETag), which If-Match and the guarded writes compare.
+ * `nextUpdatedAt` is the stored value; `nextUpdatedAtAfter` the same for the row as read, for the answer.
+ */
+export const nextUpdatedAt = (now: number) => sql<number>`max(${now}, ${tokens.updatedAt} + 1)`;
+export const nextUpdatedAtAfter = (row: { updatedAt: number }, now: number) =>
+  Math.max(now, row.updatedAt + 1);

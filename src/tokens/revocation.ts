@@ -2,7 +2,7 @@ import { and, eq, inArray, isNotNull, isNull, sql } from 'drizzle-orm';
 import { auditInsertIfChanged } from '../audit';
 import type { Principal } from '../auth/principals';
 import { changedRows } from '../db/conditional';
-import { auditEvents, type TokenRow, tokens } from '../db/schema';
+import { auditEvents, nextUpdatedAt, nextUpdatedAtAfter, type TokenRow, tokens } from '../db/schema';
 import { conflict } from '../errors';
 import { isUniqueViolation, loadToken, nameTaken, publish, type ServiceDeps } from './access';
 import { isWellFormedToken } from './format';
@@ -30,13 +30,13 @@ export async function revokeToken(deps: ServiceDeps, actor: Principal, id: strin
     revokedAt: now,
     revokedBy: ctx.actor.id,
     revokeReason: reason,
-    updatedAt: now,
+    updatedAt: nextUpdatedAtAfter(row, now),
   };
   // The guard and changes(): of concurrent revocations exactly one changes the row, writes the event and wins.
   const [update] = await deps.db.batch([
     deps.db
       .update(tokens)
-      .set({ revokedAt: now, revokedBy: ctx.actor.id, revokeReason: reason, updatedAt: now })
+      .set({ revokedAt: now, revokedBy: ctx.actor.id, revokeReason: reason, updatedAt: nextUpdatedAt(now) })
       .where(and(eq(tokens.id, id), isNull(tokens.revokedAt))),
     auditInsertIfChanged(
       deps.db,
@@ -66,13 +66,19 @@ export async function restoreToken(deps: ServiceDeps, actor: Principal, id: stri
       `A token revoked for "${row.revokeReason}" cannot be restored; create a new one.`,
     );
   }
-  const updated: TokenRow = { ...row, revokedAt: null, revokedBy: null, revokeReason: null, updatedAt: now };
+  const updated: TokenRow = {
+    ...row,
+    revokedAt: null,
+    revokedBy: null,
+    revokeReason: null,
+    updatedAt: nextUpdatedAtAfter(row, now),
+  };
   let update: unknown;
   try {
     [update] = await deps.db.batch([
       deps.db
         .update(tokens)
-        .set({ revokedAt: null, revokedBy: null, revokeReason: null, updatedAt: now })
+        .set({ revokedAt: null, revokedBy: null, revokeReason: null, updatedAt: nextUpdatedAt(now) })
         .where(and(eq(tokens.id, id), isNotNull(tokens.revokedAt))),
       auditInsertIfChanged(
         deps.db,
@@ -122,7 +128,7 @@ export async function revokeMany(
       ),
       db
         .update(tokens)
-        .set({ revokedAt: now, revokedBy: ctx.actor.id, revokeReason: reason, updatedAt: now })
+        .set({ revokedAt: now, revokedBy: ctx.actor.id, revokeReason: reason, updatedAt: nextUpdatedAt(now) })
         .where(live)
         .returning({ id: tokens.id }),
     ]);
@@ -137,7 +143,7 @@ export async function revokeMany(
     revokedAt: now,
     revokedBy: ctx.actor.id,
     revokeReason: reason,
-    updatedAt: now,
+    updatedAt: nextUpdatedAtAfter(row, now),
   }));
 }
 
@@ -185,7 +191,7 @@ async function markLeaked(deps: ServiceDeps, rows: TokenRow[]): Promise<TokenRow
     ),
     db
       .update(tokens)
-      .set({ revokeReason: 'leaked', updatedAt: now })
+      .set({ revokeReason: 'leaked', updatedAt: nextUpdatedAt(now) })
       .where(stillRestorable)
       .returning({ id: tokens.id }),
   ]);

@@ -3,8 +3,8 @@ import { auditInsertIfChanged } from '../audit';
 import type { Principal } from '../auth/principals';
 import type { Config } from '../config';
 import { changedRows, insertIfPreviousChanged, insertWhere } from '../db/conditional';
-import { type TokenRow, tokens } from '../db/schema';
-import { conflict, forbidden, validationError } from '../errors';
+import { nextUpdatedAt, nextUpdatedAtAfter, type TokenRow, tokens } from '../db/schema';
+import { conflict, forbidden, preconditionFailed, validationError } from '../errors';
 import { newId } from '../lib/ids';
 import {
   assertMayGenerate,
@@ -152,9 +152,19 @@ export async function createToken(
   return created;
 }
 
-export async function updateToken(deps: ServiceDeps, actor: Principal, id: string, input: UpdateTokenInput) {
+/** What a caller requires of the token as read (an HTTP If-Match); otherwise 412 and nothing is written. */
+export type Precondition = (row: TokenRow) => boolean;
+
+export async function updateToken(
+  deps: ServiceDeps,
+  actor: Principal,
+  id: string,
+  input: UpdateTokenInput,
+  precondition?: Precondition,
+) {
   const { config, now } = deps;
   const { row, owner } = await loadToken(deps, actor, id, 'edit');
+  if (precondition && !precondition(row)) throw preconditionFailed();
   const changes: Partial<TokenRow> = {};
   if (input.name !== undefined && input.name !== row.name)
     Object.assign(changes, { name: input.name, nameKey: input.name.toLowerCase() });
@@ -174,13 +184,13 @@ export async function updateToken(deps: ServiceDeps, actor: Principal, id: strin
     changes.expiresAt = expiresAt;
   }
   if (Object.keys(changes).length === 0) return row;
-  const updated = { ...row, ...changes, updatedAt: now };
+  const updated = { ...row, ...changes, updatedAt: nextUpdatedAtAfter(row, now) };
   let result: unknown;
   try {
     [result] = await deps.db.batch([
       deps.db
         .update(tokens)
-        .set({ ...changes, updatedAt: now })
+        .set({ ...changes, updatedAt: nextUpdatedAt(now) })
         // Only the row as it was read: a revoke, restore, rotation or edit meanwhile must not be overwritten, and
         // what is published below must be what D1 now holds.
         .where(and(eq(tokens.id, id), unchangedSince(row))),
@@ -235,9 +245,15 @@ async function changedMeanwhile(
   );
 }
 
-export async function deleteToken(deps: ServiceDeps, actor: Principal, id: string) {
+export async function deleteToken(
+  deps: ServiceDeps,
+  actor: Principal,
+  id: string,
+  precondition?: Precondition,
+) {
   const { config, now, ctx } = deps;
   const { row, owner } = await loadToken(deps, actor, id, 'delete');
+  if (precondition && !precondition(row)) throw preconditionFailed();
   if (config.policy.delete_requires_inactive && tokenStatus(row, now) === 'active') {
     throw conflict(
       'token_active',
@@ -286,7 +302,7 @@ export async function rotateToken(deps: ServiceDeps, actor: Principal, id: strin
     revokedAt: now,
     revokedBy: ctx.actor.id,
     revokeReason: 'rotated',
-    updatedAt: now,
+    updatedAt: nextUpdatedAtAfter(row, now),
   };
   // Retire, insert the successor, audit: each step only if the one before changed a row, so of concurrent
   // rotations exactly one issues a new token and the others get 409.
@@ -295,7 +311,12 @@ export async function rotateToken(deps: ServiceDeps, actor: Principal, id: strin
     [retire] = await deps.db.batch([
       deps.db
         .update(tokens)
-        .set({ revokedAt: now, revokedBy: ctx.actor.id, revokeReason: 'rotated', updatedAt: now })
+        .set({
+          revokedAt: now,
+          revokedBy: ctx.actor.id,
+          revokeReason: 'rotated',
+          updatedAt: nextUpdatedAt(now),
+        })
         .where(and(eq(tokens.id, id), isNull(tokens.revokedAt))),
       insertIfPreviousChanged(deps.db, tokens, created.row),
       auditInsertIfChanged(

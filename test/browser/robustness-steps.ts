@@ -178,3 +178,38 @@ export async function sessionReplaced(kit: Kit): Promise<void> {
   await first.close();
   await second.close();
 }
+
+/**
+ * A token changed in another tab after this page showed it: an edit or a delete from this page changes nothing,
+ * says so, and the list shows the token as it is now.
+ */
+export async function staleChanges(kit: Kit): Promise<void> {
+  const { page, problems } = await newPage(kit);
+  await signIn(kit, page, unique('stale'), 'member');
+  const jwt = await sessionJwt(kit);
+  const created = await apiAs(kit, jwt, 'POST', '/tokens', { name: 'shared', expires_in_days: 7 });
+  const id = created.body!.id as string;
+  await page.reload();
+  await row(page, 'shared').getByText('Active').waitFor();
+
+  // Another tab revokes it; this one still shows it Active and edits it.
+  assert.equal((await apiAs(kit, jwt, 'POST', `/tokens/${id}/revoke`)).status, 200);
+  await row(page, 'shared').getByRole('button', { name: 'Edit shared' }).click();
+  await page.locator('#tf-description').fill('edited in a stale tab');
+  await page.getByRole('button', { name: 'Save' }).click();
+  await page.locator('#toast', { hasText: 'changed elsewhere' }).waitFor();
+  await row(page, 'shared').getByText('Revoked').waitFor();
+  assert.equal(await page.locator('dialog[open]').count(), 0);
+  assert.equal((await apiAs(kit, jwt, 'GET', `/tokens/${id}`)).body!.description, null);
+
+  // Another tab restores it; this one still shows it Revoked, with Delete, and deletes it.
+  assert.equal((await apiAs(kit, jwt, 'POST', `/tokens/${id}/restore`)).status, 200);
+  await row(page, 'shared').getByRole('button', { name: 'Delete shared' }).click();
+  await page.getByLabel('Type DELETE to confirm').fill('DELETE');
+  await page.getByRole('alertdialog').getByRole('button', { name: 'Proceed' }).click();
+  await page.locator('#toast', { hasText: 'changed elsewhere' }).waitFor();
+  await row(page, 'shared').getByText('Active').waitFor();
+  assert.equal((await apiAs(kit, jwt, 'GET', `/tokens/${id}`)).status, 200);
+  assert.deepEqual(problems, []);
+  await page.close();
+}

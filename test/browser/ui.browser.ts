@@ -12,6 +12,7 @@ import {
   longNameOnPhone,
   retryAfterFailure,
   sessionReplaced,
+  staleChanges,
   typedDeleteWithEnter,
   viewsStayFresh,
 } from './robustness-steps';
@@ -224,6 +225,8 @@ describe('around the journey', () => {
   it('a long user name wraps on a phone, Sign out stays on screen', () => longNameOnPhone(kit));
   it('a sign-in as someone else in another tab: this tab says its session changed', () =>
     sessionReplaced(kit));
+  it('an edit or delete of a token changed in another tab changes nothing and says so', () =>
+    staleChanges(kit));
 });
 
 describe('a browser app on another origin', () => {

@@ -7,6 +7,7 @@ import { findToken, findTokenStateByHash, listTokens, SORTS } from '../../tokens
 import { revokeMany } from '../../tokens/revocation';
 import { deleteToken, restoreToken, revokeToken } from '../../tokens/service';
 import { NO_STORE, serviceDeps } from '../deps';
+import { IfMatchHeader, ifMatch } from '../etag';
 import { cursorSchema, errorResponses, limitSchema, searchSchema } from '../schemas';
 import { AdminToken, dateParam, requireAdmin, withOwners } from './common';
 
@@ -129,8 +130,8 @@ const deleteRoute = createRoute({
   tags: ['Admin'],
   summary: 'Delete any token',
   middleware: [managementAuth(), requireAdmin] as const,
-  request: { params: idParam },
-  responses: { 204: { description: 'Deleted.' }, ...errorResponses(401, 403, 404, 409, 503) },
+  request: { params: idParam, headers: IfMatchHeader },
+  responses: { 204: { description: 'Deleted.' }, ...errorResponses(401, 403, 404, 409, 412, 503) },
 });
 
 export function registerAdminTokens(app: OpenAPIHono<AppEnv>) {
@@ -200,7 +201,7 @@ export function registerAdminTokens(app: OpenAPIHono<AppEnv>) {
     });
   }
   app.openapi(deleteRoute, async (c) => {
-    await deleteToken(serviceDeps(c), c.get('caller').principal, c.req.valid('param').id);
+    await deleteToken(serviceDeps(c), c.get('caller').principal, c.req.valid('param').id, ifMatch(c));
     return c.body(null, 204, NO_STORE);
   });
 }

@@ -53,6 +53,10 @@ function openServiceTokenEdit(token, opener) {
       await admin.saTokens.reload();
       refocus(opener);
     },
+    async onStale() {
+      await admin.saTokens.reload();
+      refocus(opener);
+    },
   });
 }
 

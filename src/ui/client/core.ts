@@ -28,9 +28,9 @@ function h(tag, attrs, ...children) {
  * Calls the management API. Requests go to /ui/api/v1 because the session cookie is scoped to /ui (it must never
  * reach proxied upstreams); every one carries the session's CSRF token. Resolves with {ok, status, body}.
  */
-async function api(method, path, body) {
+async function api(method, path, body, extraHeaders) {
   // On reads too: the server then notices when this tab's session was replaced by another sign-in.
-  const headers = { Accept: 'application/json', 'X-CSRF-Token': CSRF };
+  const headers = { Accept: 'application/json', 'X-CSRF-Token': CSRF, ...extraHeaders };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   let res;
   try {
@@ -58,6 +58,8 @@ async function api(method, path, body) {
   } else if (res.status === 403 && data && data.code === 'csrf_failed') {
     sessionLost('Your session changed.');
     data = { ...data, detail: 'Your session changed in another tab. Sign in again.' };
+  } else if (res.status === 412) {
+    data = { ...data, detail: 'This token was changed elsewhere (in another tab or by someone else) after this page showed it. Nothing was changed; the list now shows it as it is.' };
   }
   return { ok: res.ok, status: res.status, body: data };
 }

@@ -149,8 +149,8 @@ function debounce(fn, ms) {
 /** Revoke, restore and delete, for the caller's own tokens (/tokens) or as an admin (/admin/tokens). */
 function lifecycleActions(base, list) {
   const path = (t, action) => base + encodeURIComponent(t.id) + (action ? '/' + action : '');
-  async function run(t, opener, method, action, done) {
-    const result = await api(method, path(t, action));
+  async function run(t, opener, method, action, done, headers) {
+    const result = await api(method, path(t, action), undefined, headers);
     if (result.ok) toast(done);
     else toast(problemText(result), true);
     await list.reload();
@@ -171,7 +171,8 @@ function lifecycleActions(base, list) {
           : 'This personal access token will be permanently deleted and cannot be restored.';
       // Seed 001's message and Proceed/Cancel, with seed 002's typed confirmation: deletion cannot be undone.
       if (await confirmAction('Delete “' + t.name + '”?', message, 'Proceed', 'DELETE')) {
-        await run(t, opener, 'DELETE', '', 'Token “' + t.name + '” deleted.');
+        // Only the token as shown: if it changed meanwhile (restored elsewhere, say), nothing is deleted.
+        await run(t, opener, 'DELETE', '', 'Token “' + t.name + '” deleted.', { 'If-Match': '"' + t.updated_at + '"' });
       }
     },
     /** The buttons a token's status allows; the server checks again. */

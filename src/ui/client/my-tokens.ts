@@ -49,6 +49,10 @@ function openEdit(token, opener) {
       await mine.list.reload();
       refocus(opener);
     },
+    async onStale() {
+      await mine.list.reload();
+      refocus(opener);
+    },
   });
 }
 

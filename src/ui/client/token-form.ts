@@ -98,7 +98,7 @@ function fillScopes(scopes) {
   $('#tf-scopes').hidden = !scopes || scopes.length === 0;
 }
 
-/** Opens the dialog. options: {mode: 'create'|'edit', token?, endpoint, title?, owner?, scopes?, onDone(body)}. */
+/** Opens the dialog. options: {mode: 'create'|'edit', token?, endpoint, title?, owner?, scopes?, onDone(body), onStale()?}. */
 function openTokenForm(options) {
   form = options;
   touched.clear();
@@ -172,9 +172,16 @@ async function submitTokenForm(event) {
   const label = submit.textContent;
   submit.disabled = true;
   submit.textContent = form.mode === 'edit' ? 'Saving…' : 'Creating…';
-  const result = await api(form.mode === 'edit' ? 'PATCH' : 'POST', form.endpoint, body);
+  // An edit applies only to the token as this page showed it (If-Match: its updated_at, which is its ETag).
+  const headers = form.mode === 'edit' ? { 'If-Match': '"' + form.token.updated_at + '"' } : undefined;
+  const result = await api(form.mode === 'edit' ? 'PATCH' : 'POST', form.endpoint, body, headers);
   submit.disabled = false;
   submit.textContent = label;
+  if (result.status === 412) {
+    $('#token-dialog').close();
+    toast(problemText(result), true);
+    return form.onStale();
+  }
   if (!result.ok) return showServerErrors(result);
   $('#token-dialog').close();
   form.onDone(result.body);

@@ -1,0 +1,129 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { bearer, call } from '../helpers';
+import { knownUser } from './admin-support';
+import {
+  API,
+  expectJson,
+  expectProblem,
+  getWith,
+  postJson,
+  type TokenBody,
+  tokenRow,
+  userWithToken,
+} from './support';
+
+// Optimistic concurrency across requests (RFC 9110 If-Match): a token's ETag is its updated_at, quoted; an edit
+// or delete that sends the ETag it read changes the token only if nobody changed it since, else 412 and nothing.
+
+const patch = (id: string, jwt: string, json: unknown, ifMatch?: string) =>
+  call(`${API}/tokens/${id}`, {
+    method: 'PATCH',
+    headers: { ...bearer(jwt), ...(ifMatch === undefined ? {} : { 'If-Match': ifMatch }) },
+    json,
+  });
+const remove = (path: string, jwt: string, ifMatch: string) =>
+  call(API + path, { method: 'DELETE', headers: { ...bearer(jwt), 'If-Match': ifMatch } });
+
+async function etagOf(id: string, jwt: string): Promise<{ etag: string; body: TokenBody }> {
+  const res = await getWith(`/tokens/${id}`, jwt);
+  const etag = res.headers.get('ETag')!;
+  return { etag, body: await expectJson<TokenBody>(res, 200) };
+}
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('ETag and If-Match on tokens', () => {
+  it('the ETag is the quoted updated_at, on reads and on every answer that is the token', async () => {
+    const { user, created } = await userWithToken();
+    const { etag, body } = await etagOf(created.id, user.jwt);
+    expect(etag).toBe(`"${body.updated_at}"`);
+    const edited = await patch(created.id, user.jwt, { description: 'new' }, etag);
+    const editedBody = await expectJson<TokenBody>(edited, 200);
+    expect(edited.headers.get('ETag')).toBe(`"${editedBody.updated_at}"`);
+    const revoked = await postJson(`/tokens/${created.id}/revoke`, user.jwt);
+    expect(revoked.headers.get('ETag')).toBe(`"${(await expectJson<TokenBody>(revoked, 200)).updated_at}"`);
+  });
+
+  it('an edit with the ETag read before someone else changed the token is 412 and writes nothing', async () => {
+    const { user, created } = await userWithToken({ name: 'before' });
+    const { etag } = await etagOf(created.id, user.jwt);
+    // Another tab revokes it meanwhile.
+    expect((await postJson(`/tokens/${created.id}/revoke`, user.jwt)).status).toBe(200);
+    await expectProblem(
+      await patch(created.id, user.jwt, { name: 'after' }, etag),
+      412,
+      'precondition_failed',
+    );
+    expect(await tokenRow(created.id)).toMatchObject({ name: 'before' });
+    // With the current ETag it goes through.
+    const { etag: current } = await etagOf(created.id, user.jwt);
+    expect((await patch(created.id, user.jwt, { name: 'after' }, current)).status).toBe(200);
+  });
+
+  it('a delete with a stale ETag is 412 and the token stays; with the current one it is deleted', async () => {
+    const { user, created } = await userWithToken();
+    const { etag } = await etagOf(created.id, user.jwt);
+    expect((await patch(created.id, user.jwt, { description: 'changed elsewhere' })).status).toBe(200);
+    await expectProblem(await remove(`/tokens/${created.id}`, user.jwt, etag), 412, 'precondition_failed');
+    expect(await tokenRow(created.id)).not.toBeNull();
+    const { etag: current } = await etagOf(created.id, user.jwt);
+    expect((await remove(`/tokens/${created.id}`, user.jwt, current)).status).toBe(204);
+    expect(await tokenRow(created.id)).toBeNull();
+  });
+
+  it('If-Match: * and a list holding the current tag match; a weak tag or garbage never does', async () => {
+    const { user, created } = await userWithToken();
+    const { etag } = await etagOf(created.id, user.jwt);
+    await expectProblem(
+      await patch(created.id, user.jwt, { description: 'a' }, `W/${etag}`),
+      412,
+      'precondition_failed',
+    );
+    await expectProblem(
+      await patch(created.id, user.jwt, { description: 'a' }, 'nonsense'),
+      412,
+      'precondition_failed',
+    );
+    expect((await patch(created.id, user.jwt, { description: 'b' }, `"x", ${etag}`)).status).toBe(200);
+    expect((await patch(created.id, user.jwt, { description: 'c' }, '*')).status).toBe(200);
+  });
+
+  it('another user’s token is still 404, whatever If-Match says', async () => {
+    const { created } = await userWithToken();
+    const { user: other } = await userWithToken();
+    await expectProblem(await patch(created.id, other.jwt, { description: 'x' }, '*'), 404, 'not_found');
+  });
+
+  it('two changes within one millisecond still get different ETags, so a tag read between them is stale', async () => {
+    const { user, created } = await userWithToken();
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(Date.now() + 1_000);
+    const first = await patch(created.id, user.jwt, { description: 'one' });
+    const second = await patch(created.id, user.jwt, { description: 'two' });
+    const revoked = await postJson(`/tokens/${created.id}/revoke`, user.jwt);
+    const tags = [first, second, revoked].map((res) => res.headers.get('ETag'));
+    expect(new Set(tags).size).toBe(3);
+    await expectProblem(
+      await patch(created.id, user.jwt, { name: 'x' }, tags[0]!),
+      412,
+      'precondition_failed',
+    );
+    expect((await patch(created.id, user.jwt, { name: 'x' }, tags[2]!)).status).toBe(200);
+  });
+
+  it('the admin delete honours If-Match too', async () => {
+    const { user, created } = await userWithToken();
+    const admin = await knownUser('admin');
+    const { etag } = await etagOf(created.id, user.jwt);
+    expect((await patch(created.id, user.jwt, { description: 'changed' })).status).toBe(200);
+    await expectProblem(
+      await remove(`/admin/tokens/${created.id}`, admin.jwt, etag),
+      412,
+      'precondition_failed',
+    );
+    const { etag: current } = await etagOf(created.id, user.jwt);
+    expect((await remove(`/admin/tokens/${created.id}`, admin.jwt, current)).status).toBe(204);
+  });
+});
