@@ -1,11 +1,11 @@
-import { eq } from 'drizzle-orm';
+import { and, eq, isNull } from 'drizzle-orm';
 import type { DrizzleD1Database } from 'drizzle-orm/d1';
 import type { RequestContext } from '../audit';
 import { decide, type TokenAction } from '../auth/permissions';
 import { type Principal, toPrincipal } from '../auth/principals';
 import { dropStalePositive, publishTokenState } from '../auth/token-cache';
 import type { Config } from '../config';
-import { principals, type TokenRow } from '../db/schema';
+import { principals, type TokenRow, tokens } from '../db/schema';
 import { type AppError, conflict, forbidden, notFound } from '../errors';
 import { findToken, findTokenStateById } from './repository';
 import { type TokenState, tokenStateFrom } from './state';
@@ -141,4 +141,30 @@ async function resyncTokenState(
   await publishTokenState({ ...deps, now }, hash, gone);
   if (current && current.secretHash !== hash)
     await publishTokenState({ ...deps, now }, current.secretHash, gone);
+}
+
+/**
+ * The row is as it was read: no change since (every change sets updated_at), the same revocation state, and the
+ * same hash (a verification may move it to a new pepper, and the caches are published under the hash).
+ */
+export function unchangedSince(row: TokenRow) {
+  return and(
+    eq(tokens.updatedAt, row.updatedAt),
+    eq(tokens.secretHash, row.secretHash),
+    row.revokedAt === null ? isNull(tokens.revokedAt) : eq(tokens.revokedAt, row.revokedAt),
+  );
+}
+
+/** A guarded write changed nothing: 404 if the token is gone now, else 409. Never returns. */
+export async function changedMeanwhile(
+  deps: ServiceDeps,
+  actor: Principal,
+  id: string,
+  action: TokenAction,
+): Promise<never> {
+  await loadToken(deps, actor, id, action);
+  throw conflict(
+    'token_changed',
+    'The token changed while this request ran (revoked, restored, rotated or edited); load it again and retry.',
+  );
 }

@@ -4,7 +4,15 @@ import type { Principal } from '../auth/principals';
 import { changedRows } from '../db/conditional';
 import { auditEvents, nextUpdatedAt, nextUpdatedAtAfter, type TokenRow, tokens } from '../db/schema';
 import { conflict } from '../errors';
-import { isUniqueViolation, loadToken, nameTaken, publish, type ServiceDeps } from './access';
+import {
+  changedMeanwhile,
+  isUniqueViolation,
+  loadToken,
+  nameTaken,
+  publish,
+  type ServiceDeps,
+  unchangedSince,
+} from './access';
 import { isWellFormedToken } from './format';
 import { hashToken } from './hash';
 import { tokenStatus } from './state';
@@ -79,7 +87,8 @@ export async function restoreToken(deps: ServiceDeps, actor: Principal, id: stri
       deps.db
         .update(tokens)
         .set({ revokedAt: null, revokedBy: null, revokeReason: null, updatedAt: nextUpdatedAt(now) })
-        .where(and(eq(tokens.id, id), isNotNull(tokens.revokedAt))),
+        // Only the row as read: a leak report (final) or another change meanwhile must not be undone.
+        .where(and(eq(tokens.id, id), unchangedSince(row))),
       auditInsertIfChanged(
         deps.db,
         ctx,
@@ -97,7 +106,7 @@ export async function restoreToken(deps: ServiceDeps, actor: Principal, id: stri
     if (isUniqueViolation(error, 'name_key')) throw nameTaken();
     throw error;
   }
-  if (changedRows(update) === 0) throw conflict('not_revoked', 'Only a revoked token can be restored.');
+  if (changedRows(update) === 0) await changedMeanwhile(deps, actor, id, 'restore');
   await publish(deps, updated, owner);
   return updated;
 }

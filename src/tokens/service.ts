@@ -8,11 +8,13 @@ import { conflict, forbidden, preconditionFailed, validationError } from '../err
 import { newId } from '../lib/ids';
 import {
   assertMayGenerate,
+  changedMeanwhile,
   isUniqueViolation,
   loadToken,
   nameTaken,
   publish,
   type ServiceDeps,
+  unchangedSince,
 } from './access';
 import { generateToken, tokenHint } from './format';
 import { hashToken } from './hash';
@@ -217,32 +219,6 @@ export async function updateToken(
   if (changedRows(result) === 0) await changedMeanwhile(deps, actor, id, 'edit');
   if ('expiresAt' in changes && row.revokedAt === null) await publish(deps, updated, owner);
   return updated;
-}
-
-/**
- * The row is as it was read: no change since (every change sets updated_at), the same revocation state, and the
- * same hash (a verification may move it to a new pepper, and the caches are published under the hash).
- */
-function unchangedSince(row: TokenRow) {
-  return and(
-    eq(tokens.updatedAt, row.updatedAt),
-    eq(tokens.secretHash, row.secretHash),
-    row.revokedAt === null ? isNull(tokens.revokedAt) : eq(tokens.revokedAt, row.revokedAt),
-  );
-}
-
-/** A guarded write changed nothing: 404 if the token is gone now, else 409. Never returns. */
-async function changedMeanwhile(
-  deps: ServiceDeps,
-  actor: Principal,
-  id: string,
-  action: 'edit' | 'delete',
-): Promise<never> {
-  await loadToken(deps, actor, id, action);
-  throw conflict(
-    'token_changed',
-    'The token changed while this request ran (revoked, restored, rotated or edited); load it again and retry.',
-  );
 }
 
 export async function deleteToken(

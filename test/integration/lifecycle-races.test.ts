@@ -11,7 +11,7 @@ import type { ServiceDeps } from '../../src/tokens/access';
 import { hashToken } from '../../src/tokens/hash';
 import { republishOwnerTokens } from '../../src/tokens/owner-cache';
 import { findToken } from '../../src/tokens/repository';
-import { createToken, deleteToken, revokeToken, updateToken } from '../../src/tokens/service';
+import { createToken, deleteToken, restoreToken, revokeToken, updateToken } from '../../src/tokens/service';
 import { bearer, call, jwtFor } from '../helpers';
 import { TEST_VARS } from '../vars';
 import {
@@ -154,6 +154,32 @@ describe('an edit racing another change', () => {
     expect((await patchJson(`/tokens/${created.id}`, user.jwt, { name: 'one' })).status).toBe(200);
     expect((await patchJson(`/tokens/${created.id}`, user.jwt, { description: 'two' })).status).toBe(200);
     expect((await tokenRow(created.id))!).toMatchObject({ name: 'one', description: 'two' });
+  });
+});
+
+describe('a restore racing another change', () => {
+  it('a leak report meanwhile: the restore is refused (409) and the token stays revoked as leaked', async () => {
+    const { user, created } = await userWithToken();
+    expect((await postJson(`/tokens/${created.id}/revoke`, user.jwt)).status).toBe(200);
+    const actor = await principalOf(user.subject);
+    const { deps } = interleaved(actor, async () => {
+      const res = await call(`${API}/credentials/revoke`, {
+        method: 'POST',
+        headers: { 'cf-connecting-ip': '198.51.100.77' },
+        json: { credentials: [created.token] },
+      });
+      expect(res.status).toBe(202);
+      // The report does its work after answering.
+      await vi.waitFor(async () => expect((await tokenRow(created.id))!.revoke_reason).toBe('leaked'), {
+        timeout: 3_000,
+      });
+    });
+    const error = await failure(restoreToken(deps, actor, created.id));
+    expect([error.status, error.code]).toEqual([409, 'token_changed']);
+    expect(await tokenRow(created.id)).toMatchObject({ revoke_reason: 'leaked' });
+    expect((await tokenRow(created.id))!.revoked_at).not.toBeNull();
+    expect((await currentUserWithPat(created.token)).status).toBe(401);
+    expect(await auditOf(created.id)).not.toContain('token.restored');
   });
 });
 
