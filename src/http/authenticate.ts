@@ -148,7 +148,8 @@ async function callerFromPat(c: Context<AppEnv>, pat: string): Promise<Caller> {
   );
   if (!result.ok) throw blockedUntil === null ? invalidPat() : tooManyFailures(blockedUntil, now);
   const row = await db.select().from(principals).where(eq(principals.id, result.state.owner.id)).get();
-  if (!row) throw invalidPat();
+  // The row is read now; the token's record may be a cached copy from before a deactivation made elsewhere.
+  if (!row || (!row.active && result.state.type === 'personal')) throw invalidPat();
   return { principal: toPrincipal(row), via: 'pat', tokenId: result.state.id };
 }
 

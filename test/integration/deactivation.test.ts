@@ -72,6 +72,14 @@ describe('POST /admin/users/{id}/deactivate', () => {
     expect((await reactivate(other, admin.id)).status).toBe(200);
   });
 
+  it('a PAT of a user deactivated elsewhere is refused by the management API at once, cached record or not', async () => {
+    const { user, created } = await knownUserWithToken();
+    expect((await currentUserWithPat(created.token)).status).toBe(200); // its record is cached here now
+    // Deactivated in D1 by another isolate: nothing reached this isolate's cache.
+    await env.DB.prepare('update principals set active = 0 where id = ?').bind(user.id).run();
+    await expectProblem(await currentUserWithPat(created.token), 401, 'invalid_token');
+  });
+
   it('introspection (RFC 7662) reports the token inactive while its owner is, active again after', async () => {
     const { user, created } = await knownUserWithToken();
     const admin = await knownUser('admin');
