@@ -53,10 +53,11 @@ export function registerAuditList(app: OpenAPIHono<AppEnv>) {
     });
     const me = c.get('caller').principal.id;
     // Another person's network details (an admin who revoked your token) are theirs: only admins see them, in the
-    // admin audit. Anonymous actors stay visible: who presented your token from where is what you need to know.
+    // admin audit; so are the identity provider's (SCIM) and the system's. Anonymous actors stay visible: who
+    // presented your token from where is what you need to know.
     const data = page.data.map((event) => {
       const resource = toAuditResource(event);
-      return event.actorId !== null && event.actorId !== me
+      return event.actorKind === 'system' || (event.actorId !== null && event.actorId !== me)
         ? { ...resource, ip: null, user_agent: null }
         : resource;
     });

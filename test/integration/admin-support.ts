@@ -128,9 +128,16 @@ export const SCIM_PATCH = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
 
 export function scim(
   path: string,
-  init: { method?: string; json?: unknown; raw?: string; token?: string | null; contentType?: string } = {},
+  init: {
+    method?: string;
+    json?: unknown;
+    raw?: string;
+    token?: string | null;
+    contentType?: string;
+    headers?: Record<string, string>;
+  } = {},
 ) {
-  const headers: Record<string, string> = {};
+  const headers: Record<string, string> = { ...init.headers };
   const token = init.token === undefined ? TEST_VARS.SCIM_BEARER_TOKEN : init.token;
   if (token !== null) headers.Authorization = `Bearer ${token}`;
   const body = init.raw ?? (init.json === undefined ? undefined : JSON.stringify(init.json));

@@ -209,6 +209,27 @@ describe('PATCH /scim/v2/Users/{id} — deprovisioning', () => {
     await expectProblem(await echo(created.token), 401, 'invalid_token');
   });
 
+  it("the user's own audit shows the deprovisioning, but not the identity provider's address", async () => {
+    const user = await knownUser();
+    const provider = { 'cf-connecting-ip': '192.0.2.44', 'User-Agent': 'Okta SCIM Client 1.0' };
+    for (const active of [false, true])
+      expect(
+        (await scim(`/Users/${user.id}`, { method: 'PATCH', json: scimActive(active), headers: provider }))
+          .status,
+      ).toBe(200);
+    const res = await getWith('/audit?limit=100', user.jwt);
+    const events = (await res.json()) as {
+      data: { action: string; ip: string | null; user_agent: string | null }[];
+    };
+    const mine = events.data.filter(
+      (e) => e.action === 'user.deactivated' || e.action === 'user.reactivated',
+    );
+    expect(mine.map((e) => [e.action, e.ip, e.user_agent])).toEqual([
+      ['user.reactivated', null, null],
+      ['user.deactivated', null, null],
+    ]);
+  });
+
   it('415 for a body that is not SCIM JSON; 404 for an unknown user', async () => {
     const user = await knownUser();
     const res = await scim(`/Users/${user.id}`, {
