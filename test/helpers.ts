@@ -34,6 +34,8 @@ export async function jwtFor(
     issuer?: string;
     audience?: string;
     secret?: string;
+    /** `iat` in epoch seconds (default: now). */
+    issuedAt?: number;
   } = {},
 ): Promise<string> {
   const claims: Record<string, unknown> = { role: options.role ?? 'member' };
@@ -44,7 +46,7 @@ export async function jwtFor(
     .setSubject(subject)
     .setIssuer(options.issuer ?? TEST_VARS.AUTH_ISSUER)
     .setAudience(options.audience ?? TEST_VARS.AUTH_AUDIENCE)
-    .setIssuedAt()
+    .setIssuedAt(options.issuedAt)
     .setExpirationTime(options.expiresIn ?? '1h')
     .sign(new TextEncoder().encode(options.secret ?? TEST_VARS.AUTH_HS256_SECRET));
 }

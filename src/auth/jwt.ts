@@ -20,6 +20,8 @@ export interface Identity {
   name: string | null;
   email: string | null;
   role: Role;
+  /** The JWT `iat` in epoch ms, or null when it has none. */
+  issuedAt: number | null;
 }
 
 const ASYMMETRIC = ['RS256', 'ES256'];
@@ -146,6 +148,7 @@ export async function verifyManagementJwt(jwt: string, auth: Config['auth']): Pr
     name: text(payload.name, 200),
     email: text(payload.email, 320),
     role: roleFrom(payload, auth),
+    issuedAt: typeof payload.iat === 'number' && Number.isFinite(payload.iat) ? payload.iat * 1000 : null,
   };
 }
 

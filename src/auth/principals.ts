@@ -1,6 +1,7 @@
-import { eq } from 'drizzle-orm';
+import { and, eq, isNull, lte, or, sql } from 'drizzle-orm';
 import type { DrizzleD1Database } from 'drizzle-orm/d1';
 import type { Role } from '../config';
+import { changedRows } from '../db/conditional';
 import { type PrincipalRow, principals } from '../db/schema';
 import { newId } from '../lib/ids';
 import type { Identity } from './jwt';
@@ -72,6 +73,7 @@ export async function upsertUser(
         createdAt: now,
         updatedAt: now,
         lastSeenAt: now,
+        claimsIssuedAt: identity.issuedAt,
       })
       // Two first calls at once: the second insert is a no-op and both read the same row below.
       .onConflictDoNothing({ target: principals.subject });
@@ -79,19 +81,39 @@ export async function upsertUser(
     if (!row) throw new Error('principal vanished after insert');
     return { principal: toPrincipal(row), roleChangedFrom: null };
   }
+  // A JWT issued before the one whose claims the row holds (a demoted admin's earlier, unexpired token) does not
+  // set them back: the row's newer role and profile apply to this call too.
+  const older =
+    identity.issuedAt !== null && row.claimsIssuedAt !== null && identity.issuedAt < row.claimsIssuedAt;
+  if (older) return { principal: toPrincipal(row), roleChangedFrom: null };
   const changed = row.name !== identity.name || row.email !== identity.email || row.role !== identity.role;
   if (changed || (row.lastSeenAt ?? 0) + SEEN_INTERVAL_MS < now) {
     const profile = { name: identity.name, email: identity.email, role: identity.role };
-    await db
+    const claimsIssuedAt = Math.max(identity.issuedAt ?? 0, row.claimsIssuedAt ?? 0) || null;
+    const result = await db
       .update(principals)
       .set({
         ...profile,
         // Also brings the keys of rows written before they were computed here up to date.
         ...principalKeys({ ...profile, subject: identity.subject }),
         lastSeenAt: now,
+        claimsIssuedAt,
         ...(changed ? { updatedAt: now } : {}),
       })
-      .where(eq(principals.id, row.id));
+      // Nor may it when a newer JWT's call wrote the row after this one read it.
+      .where(
+        and(
+          eq(principals.id, row.id),
+          identity.issuedAt === null
+            ? sql`1`
+            : or(isNull(principals.claimsIssuedAt), lte(principals.claimsIssuedAt, identity.issuedAt)),
+        ),
+      )
+      .run();
+    if (changedRows(result) === 0) {
+      const current = await db.select().from(principals).where(eq(principals.id, row.id)).get();
+      if (current) return { principal: toPrincipal(current), roleChangedFrom: null };
+    }
     const roleChangedFrom = row.role !== identity.role ? row.role : null;
     row = { ...row, ...profile };
     return { principal: toPrincipal(row), roleChangedFrom };

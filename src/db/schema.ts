@@ -36,6 +36,11 @@ export const principals = sqliteTable(
     nameKey: text('name_key'),
     /** Name, e-mail and subject lower-cased in JavaScript, for the admin search (`?q=`). */
     searchKey: text('search_key').notNull().default(''),
+    /**
+     * Issue time (epoch ms, the JWT `iat`) of the newest JWT whose claims set the role and profile: an older JWT,
+     * still unexpired, never sets them back (a demoted admin's earlier token cannot re-promote them).
+     */
+    claimsIssuedAt: integer('claims_issued_at'),
   },
   (t) => [
     uniqueIndex('principals_subject_uq').on(t.subject),

@@ -105,6 +105,7 @@ export async function createServiceAccount(
     updatedAt: now,
     lastSeenAt: null,
     createdBy: ctx.actor.id,
+    claimsIssuedAt: null,
   };
   const event = {
     action: 'service_account.created',

@@ -73,6 +73,22 @@ describe('a lowered role cuts the scopes on the next use', () => {
     expect(upstream.requests).toHaveLength(1);
   });
 
+  it('an older admin JWT, still unexpired, does not make a demoted user admin again; a newer one does', async () => {
+    const user = await knownUser('admin');
+    const now = Math.floor(Date.now() / 1000);
+    const oldAdmin = await jwtFor(user.subject, { role: 'admin', issuedAt: now - 600 });
+    const demoted = await jwtFor(user.subject, { role: 'member', issuedAt: now });
+    expect((await expectJson<{ role: string }>(await getWith('/currentuser', demoted), 200)).role).toBe(
+      'member',
+    );
+    await expectProblem(await getWith('/admin/users', oldAdmin), 403, 'admin_required');
+    expect((await expectJson<{ role: string }>(await getWith('/currentuser', oldAdmin), 200)).role).toBe(
+      'member',
+    );
+    const promoted = await jwtFor(user.subject, { role: 'admin', issuedAt: now + 1 });
+    expect((await getWith('/admin/users', promoted)).status).toBe(200);
+  });
+
   it('a demoted user cannot mint admin tokens any more, and rotation drops the excess scope', async () => {
     const { user, created } = await knownUserWithToken('admin', { scopes: ['admin', 'read'] });
     const demoted = await jwtFor(user.subject, { role: 'member' });

@@ -1,0 +1,1 @@
+ALTER TABLE `principals` ADD `claims_issued_at` integer;
