@@ -57,12 +57,17 @@ describe('verifyManagementJwt with HS256', () => {
       { role: 'member', name: 'Ada Lovelace', email: 'ada@jwt-unit.test' },
       { sub: 'u-ada' },
     );
-    expect(await verifyManagementJwt(jwt, auth)).toEqual({
+    const identity = await verifyManagementJwt(jwt, auth);
+    expect(identity).toEqual({
       subject: 'u-ada',
       name: 'Ada Lovelace',
       email: 'ada@jwt-unit.test',
       role: 'member',
+      issuedAt: expect.any(Number),
     });
+    // `iat` in epoch ms: signed a moment ago, in whole seconds.
+    expect(identity.issuedAt! % 1000).toBe(0);
+    expect(Math.abs(identity.issuedAt! - Date.now())).toBeLessThan(5_000);
   });
 
   it('accepts an audience array that contains ours', async () => {
