@@ -1,4 +1,4 @@
-import { and, eq, isNull, lte, or, sql } from 'drizzle-orm';
+import { and, eq, isNull, lte, or } from 'drizzle-orm';
 import type { DrizzleD1Database } from 'drizzle-orm/d1';
 import type { Role } from '../config';
 import { changedRows } from '../db/conditional';
@@ -57,6 +57,8 @@ export async function upsertUser(
   identity: Identity,
   now: number,
 ): Promise<UpsertResult> {
+  // An `iat` ahead of our clock (a skewed or broken issuer) counts as now: it must not outrank every later JWT.
+  const issuedAt = identity.issuedAt === null ? null : Math.min(identity.issuedAt, now);
   let row = await db.select().from(principals).where(eq(principals.subject, identity.subject)).get();
   if (!row) {
     await db
@@ -73,7 +75,7 @@ export async function upsertUser(
         createdAt: now,
         updatedAt: now,
         lastSeenAt: now,
-        claimsIssuedAt: identity.issuedAt,
+        claimsIssuedAt: issuedAt,
       })
       // Two first calls at once: the second insert is a no-op and both read the same row below.
       .onConflictDoNothing({ target: principals.subject });
@@ -83,13 +85,12 @@ export async function upsertUser(
   }
   // A JWT issued before the one whose claims the row holds (a demoted admin's earlier, unexpired token) does not
   // set them back: the row's newer role and profile apply to this call too.
-  const older =
-    identity.issuedAt !== null && row.claimsIssuedAt !== null && identity.issuedAt < row.claimsIssuedAt;
+  const older = issuedAt !== null && row.claimsIssuedAt !== null && issuedAt < row.claimsIssuedAt;
   if (older) return { principal: toPrincipal(row), roleChangedFrom: null };
   const changed = row.name !== identity.name || row.email !== identity.email || row.role !== identity.role;
   if (changed || (row.lastSeenAt ?? 0) + SEEN_INTERVAL_MS < now) {
     const profile = { name: identity.name, email: identity.email, role: identity.role };
-    const claimsIssuedAt = Math.max(identity.issuedAt ?? 0, row.claimsIssuedAt ?? 0) || null;
+    const claimsIssuedAt = Math.max(issuedAt ?? 0, row.claimsIssuedAt ?? 0) || null;
     const result = await db
       .update(principals)
       .set({
@@ -104,9 +105,9 @@ export async function upsertUser(
       .where(
         and(
           eq(principals.id, row.id),
-          identity.issuedAt === null
-            ? sql`1`
-            : or(isNull(principals.claimsIssuedAt), lte(principals.claimsIssuedAt, identity.issuedAt)),
+          issuedAt === null
+            ? undefined
+            : or(isNull(principals.claimsIssuedAt), lte(principals.claimsIssuedAt, issuedAt)),
         ),
       )
       .run();

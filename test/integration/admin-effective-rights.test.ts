@@ -89,6 +89,19 @@ describe('a lowered role cuts the scopes on the next use', () => {
     expect((await getWith('/admin/users', promoted)).status).toBe(200);
   });
 
+  it('a JWT dated in the future does not outrank the JWTs that follow it', async () => {
+    const user = await knownUser('member');
+    const now = Math.floor(Date.now() / 1000);
+    const skewed = await jwtFor(user.subject, { role: 'admin', issuedAt: now + 86_400 });
+    expect((await expectJson<{ role: string }>(await getWith('/currentuser', skewed), 200)).role).toBe(
+      'admin',
+    );
+    const demoted = await jwtFor(user.subject, { role: 'member', issuedAt: now + 1 });
+    expect((await expectJson<{ role: string }>(await getWith('/currentuser', demoted), 200)).role).toBe(
+      'member',
+    );
+  });
+
   it('a demoted user cannot mint admin tokens any more, and rotation drops the excess scope', async () => {
     const { user, created } = await knownUserWithToken('admin', { scopes: ['admin', 'read'] });
     const demoted = await jwtFor(user.subject, { role: 'member' });
