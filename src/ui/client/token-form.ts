@@ -98,7 +98,7 @@ function fillScopes(scopes) {
   $('#tf-scopes').hidden = !scopes || scopes.length === 0;
 }
 
-/** Opens the dialog. options: {mode: 'create'|'edit', token?, endpoint, title?, owner?, scopes?, onDone(body), onStale()?}. */
+/** Opens the dialog. options: {mode: 'create'|'edit', token?, endpoint, title?, owner?, scopes?, onDone(body), onStale() for edits}. */
 function openTokenForm(options) {
   form = options;
   touched.clear();
