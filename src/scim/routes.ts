@@ -3,15 +3,17 @@ import type { Context } from 'hono';
 import { Hono } from 'hono';
 import { z } from 'zod';
 import { serviceDeps } from '../api/deps';
+import type { Role } from '../config';
 import { type PrincipalRow, principals } from '../db/schema';
 import type { AppEnv } from '../env';
 import { requestContext } from '../http/authenticate';
 import { secretsEqual } from '../lib/timing-safe';
-import { setUserActive } from '../tokens/principal-admin';
+import { updateUser } from '../tokens/principal-admin';
 
-// A SCIM 2.0 subset (RFC 7643/7644) so an identity provider can deprovision users automatically: list (with
-// `userName eq "…"`), get, and PATCH `active`. Deactivating a user here stops their personal tokens exactly as
-// the admin API does. Authenticated with SCIM_BEARER_TOKEN; errors use SCIM's own error schema (RFC 7644 §3.12).
+// A SCIM 2.0 subset (RFC 7643/7644) so an identity provider can deprovision users and change their role: list
+// (with `userName eq "…"`), get, PATCH `active` and `roles`, PUT a User with them. Deactivating a user here stops
+// their personal tokens exactly as the admin API does; lowering the role narrows them on their next use.
+// Authenticated with SCIM_BEARER_TOKEN; errors use SCIM's own error schema (RFC 7644 §3.12).
 
 const USER_SCHEMA = 'urn:ietf:params:scim:schemas:core:2.0:User';
 const LIST_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:ListResponse';
@@ -34,7 +36,7 @@ function scimError(c: Context, status: 400 | 401 | 404 | 415, detail: string, sc
   );
 }
 
-function toScimUser(row: PrincipalRow, baseUrl: string) {
+function toScimUser(row: PrincipalRow, adminValues: string[], baseUrl: string) {
   return {
     schemas: [USER_SCHEMA],
     id: row.id,
@@ -42,6 +44,8 @@ function toScimUser(row: PrincipalRow, baseUrl: string) {
     ...(row.name ? { name: { formatted: row.name }, displayName: row.name } : {}),
     ...(row.email ? { emails: [{ value: row.email, primary: true }] } : {}),
     active: row.active,
+    // The role as the gateway knows it: an admin holds the first of AUTH_ADMIN_VALUES, a member no role value.
+    roles: row.role === 'admin' ? [{ value: adminValues[0] }] : [],
     meta: {
       resourceType: 'User',
       created: new Date(row.createdAt).toISOString(),
@@ -51,6 +55,14 @@ function toScimUser(row: PrincipalRow, baseUrl: string) {
   };
 }
 
+/** A User resource in a PUT (RFC 7644 §3.5.1), as far as this subset reads it. */
+const PutUser = z.object({
+  schemas: z.array(z.unknown()).refine((schemas) => schemas.includes(USER_SCHEMA)),
+  userName: z.string(),
+  active: z.unknown().optional(),
+  roles: z.unknown().optional(),
+});
+
 /** A PatchOp message (RFC 7644 §3.5.2), as far as this subset reads it; anything else is a 400, never a 500. */
 const PatchOp = z.object({
   schemas: z.array(z.unknown()).refine((schemas) => schemas.includes(PATCH_SCHEMA)),
@@ -59,29 +71,93 @@ const PatchOp = z.object({
   ),
 });
 
-/** `active` from a PatchOp: `{op: replace, path: active, value: false}` or `{op: replace, value: {active: false}}`. */
-function activeFromPatch(body: unknown): boolean | null {
-  const parsed = PatchOp.safeParse(body);
-  if (!parsed.success) return null;
-  let active: boolean | null = null;
-  for (const op of parsed.data.Operations) {
-    if (!['replace', 'add'].includes(op.op.toLowerCase())) return null;
-    const value =
-      op.path === undefined
-        ? typeof op.value === 'object' && op.value !== null
-          ? (op.value as { active?: unknown }).active
-          : undefined
-        : op.path.toLowerCase() === 'active'
-          ? op.value
+/** What a PatchOp or a PUT says of a user, as far as this subset reads it. */
+interface UserChanges {
+  active?: boolean;
+  role?: Role;
+}
+
+/** `active` as providers send it: a boolean, or (some do) the string "True" or "False". */
+function flagOf(value: unknown): boolean | undefined {
+  if (typeof value === 'boolean') return value;
+  // Compared, not looked up: `constructor` is in every object.
+  const text = typeof value === 'string' ? value.toLowerCase() : undefined;
+  return text === 'true' ? true : text === 'false' ? false : undefined;
+}
+
+/** The values of a `roles` attribute (RFC 7643 §4.1.2): `[{value: "admin"}]`, or a bare string or object. */
+function roleValues(value: unknown): string[] | undefined {
+  const values: string[] = [];
+  for (const item of Array.isArray(value) ? value : [value]) {
+    const text =
+      typeof item === 'string'
+        ? item
+        : typeof item === 'object' && item !== null && Object.hasOwn(item, 'value')
+          ? (item as { value: unknown }).value
           : undefined;
-    // Some providers send "False" as a string. (Compared, not looked up: `constructor` is in every object.)
-    const text = typeof value === 'string' ? value.toLowerCase() : undefined;
-    const flag =
-      typeof value === 'boolean' ? value : text === 'true' ? true : text === 'false' ? false : undefined;
-    if (flag === undefined) return null;
-    active = flag;
+    if (typeof text !== 'string') return undefined;
+    values.push(text);
   }
-  return active;
+  return values;
+}
+
+/**
+ * One operation of a PatchOp, applied to `changes`; false when this subset does not read it. Roles map as the JWT's
+ * role claim does: a value listed in AUTH_ADMIN_VALUES makes an admin. Adding other values changes nothing; removing
+ * an admin value (or every role) makes a member, even if the provider still lists another admin value for the user:
+ * the gateway keeps no list of values, and the next JWT's claims correct a too low role, never a too high one.
+ */
+function applyOperation(
+  op: { op: string; path?: string | undefined; value?: unknown },
+  adminValues: string[],
+  changes: UserChanges,
+): boolean {
+  const kind = op.op.toLowerCase();
+  const isAdmin = (values: string[]) => values.some((v) => adminValues.includes(v));
+  const setRoles = (value: unknown, how: 'replace' | 'add' | 'remove'): boolean => {
+    const values = how === 'remove' && value === undefined ? [] : roleValues(value);
+    if (!values) return false;
+    if (how === 'replace') changes.role = isAdmin(values) ? 'admin' : 'member';
+    else if (how === 'add' && isAdmin(values)) changes.role = 'admin';
+    else if (how === 'remove' && (value === undefined || isAdmin(values))) changes.role = 'member';
+    return true;
+  };
+  if (kind !== 'replace' && kind !== 'add' && kind !== 'remove') return false;
+  if (op.path === undefined) {
+    // `{op: replace, value: {active: false, roles: [...]}}`: at least one of the two, each well-formed.
+    if (kind === 'remove' || typeof op.value !== 'object' || op.value === null) return false;
+    const value = op.value as Record<string, unknown>;
+    const hasActive = Object.hasOwn(value, 'active');
+    const hasRoles = Object.hasOwn(value, 'roles');
+    if (!hasActive && !hasRoles) return false;
+    if (hasActive) {
+      const active = flagOf(value.active);
+      if (active === undefined) return false;
+      changes.active = active;
+    }
+    return !hasRoles || setRoles(value.roles, kind);
+  }
+  const path = op.path.toLowerCase();
+  if (path === 'active') {
+    const active = kind === 'remove' ? undefined : flagOf(op.value);
+    if (active === undefined) return false;
+    changes.active = active;
+    return true;
+  }
+  if (path === 'roles') return setRoles(op.value, kind);
+  // Entra ID and others remove one value with a filter: `roles[value eq "admin"]`.
+  const one = /^roles\[value eq "([^"]*)"\]$/i.exec(op.path);
+  if (one && kind === 'remove' && op.value === undefined) return setRoles([one[1]!], 'remove');
+  return false;
+}
+
+/** A PatchOp's changes (RFC 7644 §3.5.2): `active` and `roles` only; null (a 400) for anything else. */
+function changesFromPatch(body: unknown, adminValues: string[]): UserChanges | null {
+  const parsed = PatchOp.safeParse(body);
+  if (!parsed.success || parsed.data.Operations.length === 0) return null;
+  const changes: UserChanges = {};
+  for (const op of parsed.data.Operations) if (!applyOperation(op, adminValues, changes)) return null;
+  return changes;
 }
 
 export function scimRoutes(): Hono<AppEnv> {
@@ -133,7 +209,7 @@ export function scimRoutes(): Hono<AppEnv> {
         totalResults: rows.length,
         startIndex,
         itemsPerPage: page.length,
-        Resources: page.map((r) => toScimUser(r, base(c))),
+        Resources: page.map((r) => toScimUser(r, c.get('config').auth.adminValues, base(c))),
       }),
       200,
       SCIM_JSON,
@@ -143,28 +219,81 @@ export function scimRoutes(): Hono<AppEnv> {
   scim.get('/Users/:id', async (c) => {
     const row = await findUser(c, c.req.param('id'));
     if (row?.kind !== 'user') return scimError(c, 404, 'No such user.');
-    return c.body(JSON.stringify(toScimUser(row, base(c))), 200, SCIM_JSON);
+    return c.body(JSON.stringify(toScimUser(row, c.get('config').auth.adminValues, base(c))), 200, SCIM_JSON);
   });
 
-  scim.patch('/Users/:id', async (c) => {
+  /** The JSON body of a PATCH or PUT, or the SCIM error to answer instead. */
+  async function jsonBody(c: Context<AppEnv>): Promise<{ body: unknown } | { error: Response }> {
     const type = (c.req.header('content-type') ?? '').toLowerCase();
     if (!type.startsWith('application/scim+json') && !type.startsWith('application/json')) {
-      return scimError(c, 415, 'Send application/scim+json.');
+      return { error: scimError(c, 415, 'Send application/scim+json.') };
     }
-    let body: unknown;
     try {
-      body = await c.req.json();
+      return { body: await c.req.json() };
     } catch {
-      return scimError(c, 400, 'The body is not valid JSON.', 'invalidSyntax');
+      return { error: scimError(c, 400, 'The body is not valid JSON.', 'invalidSyntax') };
     }
-    const active = activeFromPatch(body);
-    if (active === null)
-      return scimError(c, 400, 'Only PatchOp operations that set `active` are supported.', 'invalidValue');
+  }
+
+  async function applyChanges(c: Context<AppEnv>, row: PrincipalRow, changes: UserChanges) {
+    await updateUser(serviceDeps(c), row.id, changes, 'scim');
+    const updated = (await findUser(c, row.id))!;
+    return c.body(
+      JSON.stringify(toScimUser(updated, c.get('config').auth.adminValues, base(c))),
+      200,
+      SCIM_JSON,
+    );
+  }
+
+  scim.patch('/Users/:id', async (c) => {
+    const read = await jsonBody(c);
+    if ('error' in read) return read.error;
+    const changes = changesFromPatch(read.body, c.get('config').auth.adminValues);
+    if (!changes)
+      return scimError(
+        c,
+        400,
+        'Only PatchOp operations that set `active` or `roles` are supported.',
+        'invalidValue',
+      );
     const row = await findUser(c, c.req.param('id'));
     if (row?.kind !== 'user') return scimError(c, 404, 'No such user.');
-    await setUserActive(serviceDeps(c), row.id, active, 'scim');
-    const updated = (await findUser(c, row.id))!;
-    return c.body(JSON.stringify(toScimUser(updated, base(c))), 200, SCIM_JSON);
+    return applyChanges(c, row, changes);
+  });
+
+  // A replace (RFC 7644 §3.5.1), as Okta sends to deprovision: `active` and `roles` apply when present. An absent
+  // `roles` leaves the role as it is: providers that map no roles leave it out, and must not demote every admin.
+  scim.put('/Users/:id', async (c) => {
+    const read = await jsonBody(c);
+    if ('error' in read) return read.error;
+    const parsed = PutUser.safeParse(read.body);
+    const changes: UserChanges = {};
+    const active =
+      parsed.success && parsed.data.active !== undefined ? flagOf(parsed.data.active) : undefined;
+    const roles =
+      parsed.success && parsed.data.roles !== undefined ? roleValues(parsed.data.roles) : undefined;
+    if (
+      !parsed.success ||
+      (parsed.data.active !== undefined && active === undefined) ||
+      (parsed.data.roles !== undefined && roles === undefined)
+    )
+      return scimError(
+        c,
+        400,
+        'Send a User resource; `active` is a boolean and `roles` a list of {value}.',
+        'invalidValue',
+      );
+    if (active !== undefined) changes.active = active;
+    if (roles) {
+      const adminValues = c.get('config').auth.adminValues;
+      changes.role = roles.some((v) => adminValues.includes(v)) ? 'admin' : 'member';
+    }
+    const row = await findUser(c, c.req.param('id'));
+    if (row?.kind !== 'user') return scimError(c, 404, 'No such user.');
+    // userName is the identity provider's subject, which names the user here: it cannot change.
+    if (parsed.data.userName.toLowerCase() !== (row.subject ?? '').toLowerCase())
+      return scimError(c, 400, 'userName cannot change: it is the subject of the user’s JWTs.', 'mutability');
+    return applyChanges(c, row, changes);
   });
 
   scim.all('*', (c) => scimError(c, 404, 'Not supported by this SCIM subset.'));

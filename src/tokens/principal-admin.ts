@@ -161,27 +161,56 @@ export async function updateServiceAccount(
  * the KV bound elsewhere, because every cached record of theirs is re-published with the new owner state. Tokens
  * revoked or expired meanwhile stay so. Service tokens belong to service accounts and are not affected.
  */
-export async function setUserActive(
+export function setUserActive(
   deps: ServiceDeps,
   id: string,
   active: boolean,
   via: 'admin' | 'scim' = 'admin',
 ): Promise<Principal> {
+  return updateUser(deps, id, { active }, via);
+}
+
+/**
+ * Applies what an administrator or the identity provider (SCIM) says of a user: active, role or both, in one write
+ * with one audit event per change. A role set here also dates the row's claims to now, so a JWT issued before it
+ * (a demoted admin's earlier, unexpired one) cannot set the role back; a later JWT's claims apply as usual. A lowered
+ * role narrows the user's tokens on their next use, like a deactivation stops them.
+ */
+export async function updateUser(
+  deps: ServiceDeps,
+  id: string,
+  input: { active?: boolean | undefined; role?: Role | undefined },
+  via: 'admin' | 'scim',
+): Promise<Principal> {
   const { db, now, ctx } = deps;
   const user = await loadPrincipal(deps, id, 'user');
-  if (user.active === active) return user;
-  const event = {
-    action: active ? 'user.reactivated' : 'user.deactivated',
-    targetType: 'principal' as const,
-    targetId: id,
-    ownerId: id,
-    detail: { via },
-  };
+  const active = input.active !== undefined && input.active !== user.active ? input.active : undefined;
+  const role = input.role !== undefined && input.role !== user.role ? input.role : undefined;
+  if (active === undefined && role === undefined) return user;
+  const event = (action: string, detail: Record<string, unknown>) =>
+    auditInsert(
+      db,
+      ctx,
+      { action, targetType: 'principal' as const, targetId: id, ownerId: id, detail: { ...detail, via } },
+      now,
+    );
   await db.batch([
-    db.update(principals).set({ active, updatedAt: now }).where(eq(principals.id, id)),
-    auditInsert(db, ctx, event, now),
+    db
+      .update(principals)
+      .set({
+        ...(active === undefined ? {} : { active }),
+        ...(role === undefined ? {} : { role, claimsIssuedAt: now }),
+        updatedAt: now,
+      })
+      .where(eq(principals.id, id)),
+    ...(active === undefined ? [] : [event(active ? 'user.reactivated' : 'user.deactivated', {})]),
+    ...(role === undefined ? [] : [event('user.role_changed', { from: user.role, to: role })]),
   ]);
-  const updated = { ...user, active };
+  const updated = {
+    ...user,
+    ...(active === undefined ? {} : { active }),
+    ...(role === undefined ? {} : { role, claimsIssuedAt: now }),
+  };
   try {
     await republishOwnerTokens(deps, updated);
   } catch (error) {

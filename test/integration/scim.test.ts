@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { createToken } from '../helpers';
+import { fakeUpstream } from '../gateway-support';
+import { bearer, call, createToken, jwtFor } from '../helpers';
 import {
   adminAudit,
   createServiceAccount,
@@ -11,7 +12,7 @@ import {
   scim,
   scimActive,
 } from './admin-support';
-import { expectProblem, getWith } from './support';
+import { expectJson, expectProblem, getWith } from './support';
 
 // The SCIM 2.0 subset (RFC 7644) an identity provider uses to deprovision users: list with `userName eq`, get,
 // PATCH `active`. Deprovisioning stops the user's personal tokens through the gateway, exactly like the admin API.
@@ -24,6 +25,7 @@ interface ScimUser {
   id: string;
   userName: string;
   active: boolean;
+  roles: { value: string }[];
   emails?: { value: string }[];
   meta: { resourceType: string; location: string };
 }
@@ -243,5 +245,164 @@ describe('PATCH /scim/v2/Users/{id} — deprovisioning', () => {
       await scim('/Users/usr_0000000000000000', { method: 'PATCH', json: scimActive(false) }),
       404,
     );
+  });
+});
+
+// Roles (RFC 7643 §4.1.2): a value in AUTH_ADMIN_VALUES (here `admin`) makes an admin, as in the JWT's role claim.
+// Without this, a demotion in the identity provider reached the gateway only with the user's next management call,
+// and a user who never made one kept admin scopes on their tokens.
+describe('SCIM roles', () => {
+  const adminOnly = (token: string) => call('/admin-only/x', { headers: bearer(token) });
+  const rolesOp = (op: string, path: string | undefined, value?: unknown) => ({
+    schemas: [SCIM_PATCH],
+    Operations: [{ op, ...(path === undefined ? {} : { path }), ...(value === undefined ? {} : { value }) }],
+  });
+  const patch = (id: string, json: unknown) => scim(`/Users/${id}`, { method: 'PATCH', json });
+  const roleOf = async (id: string) =>
+    (await scimJson<ScimUser>(await scim(`/Users/${id}`), 200)).roles.map((r) => r.value);
+  const adminWithToken = () => knownUserWithToken('admin', { scopes: ['admin', 'read', 'write'] });
+
+  it('replacing the roles with a member value demotes at once: tokens lose admin, the older admin JWT too', async () => {
+    fakeUpstream();
+    const { user, created } = await adminWithToken();
+    expect((await adminOnly(created.token)).status).toBe(200);
+    expect(await roleOf(user.id)).toEqual(['admin']);
+
+    const res = await patch(user.id, rolesOp('replace', 'roles', [{ value: 'member' }]));
+    expect((await scimJson<ScimUser>(res, 200)).roles).toEqual([]);
+    const refused = await expectProblem(await adminOnly(created.token), 403, 'insufficient_scope');
+    expect(refused.required_scopes).toEqual(['admin']);
+    expect((await echo(created.token)).status).toBe(200);
+
+    // The admin JWT the user holds was issued before the change: it does not set the role back.
+    await expectProblem(await getWith('/admin/users', user.jwt), 403, 'admin_required');
+    expect((await expectJson<{ role: string }>(await getWith('/currentuser', user.jwt), 200)).role).toBe(
+      'member',
+    );
+    await expectProblem(await adminOnly(created.token), 403, 'insufficient_scope');
+    // A JWT issued after it is newer news from the same provider, and applies.
+    const later = await jwtFor(user.subject, { role: 'admin', issuedAt: Math.floor(Date.now() / 1000) + 2 });
+    expect((await getWith('/admin/users', later)).status).toBe(200);
+
+    const admin = await knownUser('admin');
+    const events = await adminAudit(admin, { target_id: user.id, action: 'user.role_changed' });
+    expect(events.map((e) => e.detail)).toEqual([{ from: 'admin', to: 'member', via: 'scim' }]);
+  });
+
+  it('adding an admin value promotes a member; adding another value changes nothing', async () => {
+    const user = await knownUser('member');
+    expect((await patch(user.id, rolesOp('add', 'roles', [{ value: 'auditor' }]))).status).toBe(200);
+    expect(await roleOf(user.id)).toEqual([]);
+    expect((await patch(user.id, rolesOp('Add', 'roles', [{ value: 'admin' }]))).status).toBe(200);
+    expect(await roleOf(user.id)).toEqual(['admin']);
+    expect((await getWith('/admin/users', user.jwt)).status).toBe(200);
+  });
+
+  it('every remove form of an admin value demotes; removing another value does not', async () => {
+    const forms = [
+      rolesOp('remove', 'roles'),
+      rolesOp('remove', 'roles', [{ value: 'admin' }]),
+      rolesOp('Remove', 'roles[value eq "admin"]'),
+      rolesOp('replace', undefined, { roles: [] }),
+      rolesOp('replace', 'roles', []),
+    ];
+    for (const json of forms) {
+      const user = await knownUser('admin');
+      expect((await patch(user.id, rolesOp('remove', 'roles[value eq "auditor"]'))).status).toBe(200);
+      expect((await patch(user.id, rolesOp('remove', 'roles', ['auditor']))).status).toBe(200);
+      expect((await patch(user.id, rolesOp('remove', 'roles', []))).status).toBe(200);
+      expect(await roleOf(user.id)).toEqual(['admin']);
+      expect((await patch(user.id, json)).status, JSON.stringify(json)).toBe(200);
+      expect(await roleOf(user.id), JSON.stringify(json)).toEqual([]);
+    }
+  });
+
+  it('active and roles in one operation: both apply, each audited', async () => {
+    const { user, created } = await adminWithToken();
+    const res = await patch(user.id, rolesOp('replace', undefined, { active: false, roles: [] }));
+    expect(await scimJson<ScimUser>(res, 200)).toMatchObject({ active: false, roles: [] });
+    await expectProblem(await echo(created.token), 401, 'invalid_token');
+    const events = await adminAudit(await knownUser('admin'), { target_id: user.id });
+    expect(events.map((e) => e.action).sort()).toEqual(['user.deactivated', 'user.role_changed']);
+  });
+
+  it('400 for roles this subset cannot read, and the role stays', async () => {
+    const { user, created } = await adminWithToken();
+    const bodies = [
+      rolesOp('replace', 'roles', 5),
+      rolesOp('replace', 'roles', [{}]),
+      rolesOp('replace', 'roles', [{ value: 3 }]),
+      rolesOp('replace', 'roles', [null]),
+      rolesOp('add', 'roles'),
+      rolesOp('replace', 'roles[value eq "admin"]'),
+      rolesOp('remove', 'roles[value eq "admin"]', [{ value: 'admin' }]),
+      rolesOp('replace', 'roles.value', 'member'),
+      rolesOp('replace', undefined, { roles: { display: 'member' }, active: true }),
+      rolesOp('replace', undefined, { roles: [{ value: 'member' }], active: 'maybe' }),
+      rolesOp('remove', undefined, { roles: [] }),
+      // A valid operation does not carry an invalid one through.
+      {
+        schemas: [SCIM_PATCH],
+        Operations: [
+          { op: 'replace', path: 'roles', value: [] },
+          { op: 'replace', path: 'displayName', value: 'x' },
+        ],
+      },
+    ];
+    for (const json of bodies) await scimError(await patch(user.id, json), 400, 'invalidValue');
+    expect(await roleOf(user.id)).toEqual(['admin']);
+    expect((await adminOnly(created.token)).status).toBe(200);
+  });
+});
+
+describe('PUT /scim/v2/Users/{id}', () => {
+  const put = (id: string, json: unknown, init: { contentType?: string } = {}) =>
+    scim(`/Users/${id}`, { method: 'PUT', json, ...init });
+  const resource = (userName: string, extra: Record<string, unknown> = {}) => ({
+    schemas: [USER_SCHEMA],
+    userName,
+    name: { givenName: 'Any', familyName: 'Thing' },
+    emails: [{ value: 'ignored@example.test', primary: true }],
+    ...extra,
+  });
+
+  it('active: false deprovisions (as Okta sends it), true brings the token back; absent roles keep the role', async () => {
+    const { user, created } = await knownUserWithToken('admin');
+    const off = await scimJson<ScimUser>(await put(user.id, resource(user.subject, { active: false })), 200);
+    expect(off).toMatchObject({ active: false, roles: [{ value: 'admin' }], userName: user.subject });
+    await expectProblem(await echo(created.token), 401, 'invalid_token');
+    const on = await scimJson<ScimUser>(await put(user.id, resource(user.subject, { active: 'True' })), 200);
+    expect(on.active).toBe(true);
+    expect((await echo(created.token)).status).toBe(200);
+  });
+
+  it('roles in a PUT replace the role; userName may differ in case only', async () => {
+    const user = await knownUser('admin');
+    const res = await put(user.id, resource(user.subject.toUpperCase(), { roles: [{ value: 'member' }] }));
+    expect((await scimJson<ScimUser>(res, 200)).roles).toEqual([]);
+    await expectProblem(await getWith('/admin/users', user.jwt), 403, 'admin_required');
+  });
+
+  it('400 for a renamed userName, a missing schema or bad values; 404 and 415 as for PATCH; nothing changes', async () => {
+    const { user, created } = await knownUserWithToken('admin');
+    await scimError(await put(user.id, resource('someone-else', { active: false })), 400, 'mutability');
+    for (const json of [
+      { userName: user.subject, active: false },
+      resource(user.subject, { active: 'maybe' }),
+      resource(user.subject, { roles: [{ value: 1 }], active: false }),
+      { schemas: [USER_SCHEMA], active: false },
+      [resource(user.subject)],
+    ])
+      await scimError(await put(user.id, json), 400, 'invalidValue');
+    await scimError(await put('usr_0000000000000000', resource(user.subject, { active: false })), 404);
+    await scimError(
+      await put(user.id, resource(user.subject, { active: false }), { contentType: 'text/plain' }),
+      415,
+    );
+    expect(await scimJson<ScimUser>(await scim(`/Users/${user.id}`), 200)).toMatchObject({
+      active: true,
+      roles: [{ value: 'admin' }],
+    });
+    expect((await echo(created.token)).status).toBe(200);
   });
 });
