@@ -215,9 +215,28 @@ export function errorResponses(...statuses: number[]) {
   return Object.fromEntries(statuses.map((s) => [s, errorResponse(s)]));
 }
 
+/** The Location header of a 201: where the created resource is read. */
+export const LOCATION_HEADER = {
+  Location: {
+    description: 'The path of the created resource (absolute path, same origin).',
+    schema: { type: 'string' as const },
+  },
+};
+
+const RETRY_AFTER = {
+  'Retry-After': {
+    description: 'Seconds to wait before trying again.',
+    schema: { type: 'integer' as const },
+  },
+};
+
+/** The headers an error answer with this status always carries. */
+const errorHeaders = (status: number) => (status === 429 || status === 503 ? { headers: RETRY_AFTER } : {});
+
 function errorResponse(status: number) {
   return {
     description: ERROR_DESCRIPTIONS[status] ?? 'Error',
+    ...errorHeaders(status),
     content: { 'application/problem+json': { schema: Problem } },
   };
 }
@@ -251,7 +270,11 @@ export function withCommonErrors<T extends { paths?: object; security?: unknown[
       if (parameters.length > 0) statuses.push(400);
       if (parameters.some((p) => p.in === 'path')) statuses.push(404);
       for (const status of statuses)
-        operation.responses[status] ??= { description: ERROR_DESCRIPTIONS[status], content: problem };
+        operation.responses[status] ??= {
+          description: ERROR_DESCRIPTIONS[status],
+          ...errorHeaders(status),
+          content: problem,
+        };
     }
   }
   return doc;

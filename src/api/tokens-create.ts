@@ -9,6 +9,7 @@ import {
   errorResponses,
   expiresAtSchema,
   expiresInDaysSchema,
+  LOCATION_HEADER,
   nameSchema,
   toTokenResource,
 } from './schemas';
@@ -42,6 +43,7 @@ const route = createRoute({
   request: { body: { required: true, content: { 'application/json': { schema: CreateTokenBody } } } },
   responses: {
     201: {
+      headers: LOCATION_HEADER,
       description: 'Created. Store `token` now: it is never shown again.',
       content: { 'application/json': { schema: CreatedToken } },
     },

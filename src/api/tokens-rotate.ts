@@ -9,6 +9,7 @@ import {
   errorResponses,
   expiresAtSchema,
   expiresInDaysSchema,
+  LOCATION_HEADER,
   TokenIdParam,
   toTokenResource,
 } from './schemas';
@@ -46,6 +47,7 @@ const route = createRoute({
   },
   responses: {
     201: {
+      headers: LOCATION_HEADER,
       description: 'The new token, with its secret shown once.',
       content: { 'application/json': { schema: CreatedToken } },
     },

@@ -126,6 +126,32 @@ describe('GET /openapi.json', () => {
     expect(undocumented).toEqual([]);
   });
 
+  it('documents the headers answers carry: Location on every 201, Retry-After on every 429 and 503', async () => {
+    const doc = await openApi();
+    const missing: string[] = [];
+    let created = 0;
+    for (const [path, methods] of Object.entries(doc.paths))
+      for (const [method, operation] of Object.entries(methods))
+        for (const [status, response] of Object.entries(operation.responses as Record<string, Json>)) {
+          const headers = Object.keys((response.headers ?? {}) as Json);
+          const needed =
+            status === '201' ? 'Location' : ['429', '503'].includes(status) ? 'Retry-After' : null;
+          if (status === '201') created++;
+          if (needed && !headers.includes(needed)) missing.push(`${method} ${path} ${status}: ${needed}`);
+        }
+    expect(missing).toEqual([]);
+    expect(created).toBe(4);
+    // And a create does send it, pointing at the token.
+    const user = await newUser();
+    const res = await call(`${API}/tokens`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${user.jwt}` },
+      json: { name: 'located' },
+    });
+    const body = await expectJson<{ id: string }>(res, 201);
+    expect(res.headers.get('Location')).toBe(`${API}/tokens/${body.id}`);
+  });
+
   it('lists for each admin token action the success status it gives, and only that one', async () => {
     const doc = await openApi();
     const codes = (method: string, path: string) =>

@@ -20,6 +20,7 @@ import {
   cursorSchema,
   descriptionSchema,
   errorResponses,
+  LOCATION_HEADER,
   limitSchema,
   nameSchema,
   searchSchema,
@@ -94,7 +95,7 @@ const routes = {
     middleware: admin,
     request: body(ServiceAccountBody),
     responses: {
-      201: { description: 'Created.', ...json(Principal) },
+      201: { description: 'Created.', headers: LOCATION_HEADER, ...json(Principal) },
       ...errorResponses(401, 403, 409, 415, 422),
     },
   }),
@@ -143,7 +144,7 @@ const routes = {
     middleware: admin,
     request: { params: idParam, ...body(CreateTokenBody) },
     responses: {
-      201: { description: 'Created.', ...json(CreatedToken) },
+      201: { description: 'Created.', headers: LOCATION_HEADER, ...json(CreatedToken) },
       ...errorResponses(401, 403, 404, 409, 415, 422),
     },
   }),
