@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createToken } from '../helpers';
+import { createToken, jwtFor } from '../helpers';
 import {
   type AdminTokenBody,
   adminAudit,
@@ -90,6 +90,26 @@ describe('POST /admin/tokens/bulk-revoke', () => {
     await expectProblem(await postJson(`/tokens/${created.id}/restore`, user.jwt), 403, 'not_permitted');
     expect((await postJson(`/tokens/${created.id}/restore`, admin.jwt)).status).toBe(200);
     expect((await echo(created.token)).status).toBe(200);
+  });
+
+  it("an admin's own tokens are revoked as the owner's: still restorable by them after a demotion", async () => {
+    const { user: admin, created: own } = await knownUserWithToken('admin');
+    const { created: theirs } = await knownUserWithToken();
+    const result = await expectJson<BulkResult>(await bulk(admin, [own.id, theirs.id]), 200);
+    expect([...result.revoked].sort()).toEqual([own.id, theirs.id].sort());
+    expect(await tokenRow(own.id)).toMatchObject({ revoke_reason: 'user' });
+    expect(await tokenRow(theirs.id)).toMatchObject({ revoke_reason: 'admin' });
+    const events = await adminAudit(admin, { actor_id: admin.id, action: 'token.revoked' });
+    expect(Object.fromEntries(events.map((e) => [e.target.id, e.detail?.reason]))).toEqual({
+      [own.id]: 'user',
+      [theirs.id]: 'admin',
+    });
+    const demoted = await jwtFor(admin.subject, {
+      role: 'member',
+      issuedAt: Math.floor(Date.now() / 1000) + 1,
+    });
+    expect((await postJson(`/tokens/${own.id}/restore`, demoted)).status).toBe(200);
+    expect((await echo(own.token)).status).toBe(200);
   });
 
   it('422 for an empty list and for more than 400 ids (the per-call cap)', async () => {

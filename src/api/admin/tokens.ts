@@ -178,11 +178,22 @@ export function registerAdminTokens(app: OpenAPIHono<AppEnv>) {
     const deps = serviceDeps(c);
     const ids = [...new Set(c.req.valid('json').ids)];
     const rows = (await Promise.all(ids.map((id) => findToken(deps.db, id)))).filter((r) => r !== undefined);
-    const revoked = await revokeMany(
-      deps,
-      rows.filter((r) => r.revokedAt === null),
-      'admin',
-    );
+    const live = rows.filter((r) => r.revokedAt === null);
+    // As a single revoke: the admin's own tokens are revoked as their owner's (restorable by them, even once they
+    // are no longer an admin), everyone else's for reason `admin`.
+    const me = c.get('caller').principal.id;
+    const revoked = [
+      ...(await revokeMany(
+        deps,
+        live.filter((r) => r.ownerId === me),
+        'user',
+      )),
+      ...(await revokeMany(
+        deps,
+        live.filter((r) => r.ownerId !== me),
+        'admin',
+      )),
+    ];
     const done = new Set(revoked.map((r) => r.id));
     return c.json({ revoked: [...done], skipped: ids.filter((id) => !done.has(id)) }, 200, NO_STORE);
   });
