@@ -3,6 +3,7 @@ import { verifyPat } from '../auth/verify-pat';
 import type { AppEnv } from '../env';
 import { AppError } from '../errors';
 import { secretsEqual } from '../lib/timing-safe';
+import { noteUse } from './usage';
 
 // RFC 7662 token introspection, for resource servers that cannot sit behind the proxy. The caller authenticates
 // with a configured client credential (HTTP Basic, §2.1); any token that is not currently valid is simply
@@ -66,16 +67,14 @@ export async function introspect(c: Context<AppEnv>): Promise<Response> {
   }
   const config = c.get('config');
   const now = Date.now();
-  const result = await verifyPat(token, {
-    config,
-    db: c.get('db'),
-    kv: c.env.TOKEN_CACHE,
-    now,
-    waitUntil: (p) => c.executionCtx.waitUntil(p),
-  });
+  const db = c.get('db');
+  const waitUntil = (p: Promise<unknown>) => c.executionCtx.waitUntil(p);
+  const result = await verifyPat(token, { config, db, kv: c.env.TOKEN_CACHE, now, waitUntil });
   const headers = { 'Cache-Control': 'no-store' };
   if (!result.ok) return c.json({ active: false }, 200, headers);
   const { state } = result;
+  // A resource server asks because a client presented the token to it: that is a use.
+  noteUse({ db, waitUntil }, config.lastUsedIntervalMs, state.id, undefined, now);
   return c.json(
     {
       active: true,

@@ -21,7 +21,7 @@ import {
 } from './forward';
 import { identity } from './identity';
 import { requiredScopes } from './routes-config';
-import { due, recordUsage } from './usage';
+import { due, noteUse } from './usage';
 
 // The reverse proxy: match a route → extract the token → verify it → check scopes → forward without the token.
 // Failures follow RFC 6750 §3 (WWW-Authenticate) with RFC 9457 bodies; unknown, malformed, expired and revoked
@@ -209,8 +209,7 @@ async function authenticateAndForward(
   for (const scope of needed) if (!result.scopes.includes(scope)) throw insufficientScope(needed);
 
   const { state } = result;
-  if (due(`u:${state.id}`, now, config.lastUsedIntervalMs))
-    ctx.waitUntil(recordUsage(ctx.db, state.id, clientIp, now));
+  noteUse(ctx, config.lastUsedIntervalMs, state.id, clientIp, now);
 
   const caller = await identity(config, state, route, result.scopes, now);
   const forwarded = { clientIp, proto: url.protocol.slice(0, -1), host: url.host };

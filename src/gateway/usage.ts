@@ -17,15 +17,31 @@ export function due(key: string, now: number, intervalMs: number): boolean {
   return true;
 }
 
-export function recordUsage(
+/**
+ * Records a use of a token that authenticated a request: through the proxy, on the management API, or in an
+ * introspection (the resource server's call). `ip` is the client's address; undefined leaves the last one as it is
+ * (an introspection knows only the resource server's). Every use counts, or the daily job would revoke a token
+ * used every day for inactivity.
+ */
+export function noteUse(
+  deps: { db: DrizzleD1Database; waitUntil: (promise: Promise<unknown>) => void },
+  intervalMs: number,
+  tokenId: string,
+  ip: string | null | undefined,
+  now: number,
+): void {
+  if (due(`u:${tokenId}`, now, intervalMs)) deps.waitUntil(recordUsage(deps.db, tokenId, ip, now));
+}
+
+function recordUsage(
   db: DrizzleD1Database,
   tokenId: string,
-  ip: string | null,
+  ip: string | null | undefined,
   now: number,
 ): Promise<unknown> {
   return db
     .update(tokens)
-    .set({ lastUsedAt: now, lastUsedIp: ip })
+    .set(ip === undefined ? { lastUsedAt: now } : { lastUsedAt: now, lastUsedIp: ip })
     .where(eq(tokens.id, tokenId))
     .run()
     .catch((error: unknown) =>

@@ -8,6 +8,7 @@ import { principals } from '../db/schema';
 import type { AppEnv, Caller } from '../env';
 import { AppError, forbidden } from '../errors';
 import { tooManyFailures, verifyPatGuarded } from '../gateway/abuse';
+import { noteUse } from '../gateway/usage';
 import { isWellFormedToken } from '../tokens/format';
 import { republishOwnerTokens } from '../tokens/owner-cache';
 
@@ -140,16 +141,19 @@ async function callerFromPat(c: Context<AppEnv>, pat: string): Promise<Caller> {
   const db = c.get('db');
   const now = Date.now();
   // Under the same failed-authentication limit as the gateway (src/gateway/abuse.ts).
+  const waitUntil = (p: Promise<unknown>) => c.executionCtx.waitUntil(p);
+  const ip = c.req.header('cf-connecting-ip') ?? null;
   const { result, blockedUntil } = await verifyPatGuarded(
     pat,
-    { config, db, kv: c.env.TOKEN_CACHE, now, waitUntil: (p) => c.executionCtx.waitUntil(p) },
+    { config, db, kv: c.env.TOKEN_CACHE, now, waitUntil },
     c.env,
-    c.req.header('cf-connecting-ip') ?? null,
+    ip,
   );
   if (!result.ok) throw blockedUntil === null ? invalidPat() : tooManyFailures(blockedUntil, now);
   const row = await db.select().from(principals).where(eq(principals.id, result.state.owner.id)).get();
   // The row is read now; the token's record may be a cached copy from before a deactivation made elsewhere.
   if (!row || (!row.active && result.state.type === 'personal')) throw invalidPat();
+  noteUse({ db, waitUntil }, config.lastUsedIntervalMs, result.state.id, ip, now);
   return { principal: toPrincipal(row), via: 'pat', tokenId: result.state.id };
 }
 

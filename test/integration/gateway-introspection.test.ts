@@ -1,6 +1,8 @@
+import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import { generateToken } from '../../src/tokens/format';
-import { call } from '../helpers';
+import { call, createToken } from '../helpers';
+import { eventually } from './admin-support';
 import { expectJson, expectProblem, newUser, postJson, tokenRow, userWithToken } from './support';
 
 // RFC 7662 introspection for resource servers outside the proxy: the client authenticates with HTTP Basic
@@ -44,6 +46,24 @@ describe('POST /oauth/introspect', () => {
     expect(JSON.stringify(body)).not.toContain(created.token);
     // RFC 7662's client_id is the OAuth client the token was issued to; a PAT has none (not the caller's id).
     expect(body).not.toHaveProperty('client_id');
+  });
+
+  it("counts as a use of the token (last_used_at), keeping the client's last address; a refused one does not", async () => {
+    const { user, created } = await userWithToken();
+    const other = await createToken(user.jwt);
+    await env.DB.prepare('update tokens set last_used_ip = ? where id = ?')
+      .bind('198.51.100.7', created.id)
+      .run();
+    const before = Date.now();
+    expect(await expectJson(await introspect(form(created.token)), 200)).toMatchObject({ active: true });
+    await postJson(`/tokens/${other.id}/revoke`, user.jwt);
+    expect(await expectJson(await introspect(form(other.token)), 200)).toEqual({ active: false });
+    await eventually(async () => {
+      const row = await tokenRow(created.id);
+      expect(row!.last_used_at as number).toBeGreaterThanOrEqual(before);
+      expect(row!.last_used_ip).toBe('198.51.100.7');
+    });
+    expect(await tokenRow(other.id)).toMatchObject({ last_used_at: null });
   });
 
   it('accepts Basic credentials form-urlencoded first (RFC 6749 §2.3.1) and as they are', async () => {

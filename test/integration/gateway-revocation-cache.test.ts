@@ -305,6 +305,20 @@ describe('last used', () => {
     expect(body.last_used_ip).toBe('198.51.100.4');
   });
 
+  it('a PAT used on the management API counts as a use too, with its client address', async () => {
+    const { created } = await userWithToken();
+    const before = Date.now();
+    const res = await call(`${API}/currentuser`, {
+      headers: { 'x-pat': created.token, 'cf-connecting-ip': '198.51.100.9' },
+    });
+    expect(res.status).toBe(200);
+    await eventually(async () => {
+      const row = await tokenRow(created.id);
+      expect(row).toMatchObject({ last_used_ip: '198.51.100.9' });
+      expect(row!.last_used_at as number).toBeGreaterThanOrEqual(before);
+    });
+  });
+
   it('a refused request does not count as use', async () => {
     const { created } = await userWithToken({ scopes: ['read'] });
     fakeUpstream();
