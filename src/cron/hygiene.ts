@@ -64,7 +64,9 @@ export async function runHygiene(
       'same_expiry',
     );
   }
-  const idleSince = sql`coalesce(t.last_used_at, t.created_at)`;
+  // Idle since the later of its last use and its last change: restoring a token or extending its expiry is its
+  // owner saying it is wanted, and must not be followed by a revocation for inactivity the next night.
+  const idleSince = sql`max(coalesce(t.last_used_at, t.created_at), t.updated_at)`;
   if (config.hygiene.inactiveDays > 0) {
     // Once per idle stretch: a token used again and then idle again is noted again.
     summary.inactive = await noteOnce(
@@ -83,7 +85,7 @@ export async function runHygiene(
         and(
           isNull(tokens.revokedAt),
           or(isNull(tokens.expiresAt), sql`${tokens.expiresAt} > ${now}`),
-          sql`coalesce(${tokens.lastUsedAt}, ${tokens.createdAt}) < ${cutoff}`,
+          sql`max(coalesce(${tokens.lastUsedAt}, ${tokens.createdAt}), ${tokens.updatedAt}) < ${cutoff}`,
         ),
       )
       .limit(AUTO_REVOKE_BATCH)

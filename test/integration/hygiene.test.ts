@@ -35,7 +35,10 @@ async function runCron(at = Date.now(), vars: Record<string, string> = {}): Prom
 /** Sets a token's times directly in D1 (epoch ms; the API cannot backdate). */
 async function setTimes(id: string, times: { created?: number; lastUsed?: number | null }) {
   if (times.created !== undefined)
-    await env.DB.prepare('update tokens set created_at = ? where id = ?').bind(times.created, id).run();
+    // Never changed since: updated_at is its creation time too.
+    await env.DB.prepare('update tokens set created_at = ?1, updated_at = ?1 where id = ?2')
+      .bind(times.created, id)
+      .run();
   if (times.lastUsed !== undefined)
     await env.DB.prepare('update tokens set last_used_at = ? where id = ?').bind(times.lastUsed, id).run();
 }
@@ -130,6 +133,25 @@ describe('inactivity', () => {
     expect(await notices([stale.id, active.id], 'token.revoked')).toEqual([1, 0]);
     await expectProblem(await echo(stale.token), 401, 'invalid_token');
     await expectProblem(await postJson(`/tokens/${stale.id}/restore`, user.jwt), 409, 'not_restorable');
+  });
+
+  it('a token restored or given a later expiry today is not idle: neither noted nor revoked tonight', async () => {
+    const { user, created: restored } = await knownUserWithToken();
+    const extended = await createToken(user.jwt);
+    const untouched = await createToken(user.jwt);
+    for (const t of [restored, extended, untouched])
+      await setTimes(t.id, { created: daysAgo(3100), lastUsed: daysAgo(3050) });
+    expect((await postJson(`/tokens/${restored.id}/revoke`, user.jwt)).status).toBe(200);
+    expect((await postJson(`/tokens/${restored.id}/restore`, user.jwt)).status).toBe(200);
+    expect((await patchJson(`/tokens/${extended.id}`, user.jwt, { expires_in_days: 200 })).status).toBe(200);
+
+    await runCron(Date.now(), { AUTO_REVOKE_INACTIVE_DAYS: '3000' });
+    const ids = [restored.id, extended.id, untouched.id];
+    expect(await notices(ids, 'token.inactive')).toEqual([0, 0, 1]);
+    expect(await tokenRow(restored.id)).toMatchObject({ revoked_at: null });
+    expect(await tokenRow(extended.id)).toMatchObject({ revoked_at: null });
+    expect(await tokenRow(untouched.id)).toMatchObject({ revoke_reason: 'inactivity' });
+    expect((await echo(restored.token)).status).toBe(200);
   });
 
   it("an auto-revocation's delayed resync runs within the job, and covers a stale record written meanwhile", async () => {
