@@ -95,6 +95,22 @@ export const TEST_ROUTES = [
     token_sources: { bearer: false, basic: false, headers: ['x-api-token'], query: ['token'] },
     cors: { origins: ['*'] },
   },
+  // Nested routes: /nest needs read, /nest/admin admin; the path a request reaches decides, however it is written.
+  {
+    name: 'nest',
+    match: { path_prefix: '/nest' },
+    upstream: { url: 'http://upstream.test/' },
+    strip_prefix: false,
+    token_sources: { path: 'last' },
+    scopes: ['read'],
+  },
+  {
+    name: 'nest-admin',
+    match: { path_prefix: '/nest/Admin' },
+    upstream: { url: 'http://upstream.test/' },
+    strip_prefix: false,
+    scopes: ['admin'],
+  },
   {
     name: 'admin-only',
     match: { path_prefix: '/admin-only' },

@@ -1,4 +1,5 @@
 import { AppError } from '../errors';
+import { decodeFully } from '../lib/percent';
 import { echoUpstream } from './echo';
 import type { Extraction, HeaderList } from './extract';
 import { IDENTITY_HEADER_PREFIX } from './identity';
@@ -98,6 +99,36 @@ export function matchRoute(routes: Route[], url: RoutedUrl): RouteMatch | null {
     return { route, segments: rest === '' ? [] : rest.slice(1).split('/') };
   }
   return null;
+}
+
+/**
+ * Refuses a request that its route matched by its raw path but that a nested route's prefix covers once the path
+ * is read as an upstream may read it: without the token segments the gateway removes, percent-decoded, without
+ * `;parameters` (Tomcat, Spring), with `\` as `/` (IIS) and in any case (IIS, ASP.NET). Otherwise `/rpc/TOKEN/admin`,
+ * `/rpc/%61dmin` or `/rpc/ADMIN` would reach the upstream path of route `/rpc/admin` with the scopes of `/rpc`.
+ * Costs nothing for routes that have no nested route.
+ */
+export function assertRouteHolds(match: RouteMatch, url: RoutedUrl, stripSegments: Set<number>): void {
+  const { route } = match;
+  if (route.nested.length === 0) return;
+  const kept = match.segments.filter((_, index) => !stripSegments.has(index));
+  const read = kept
+    .map((segment) => canonicalSegment(segment))
+    .join('/')
+    .replace(/;[^/]*/g, '');
+  const path = `${route.prefix.toLowerCase()}/${read}`;
+  for (const nested of route.nested) {
+    if (nested.host && nested.host !== url.host && nested.host !== url.hostname) continue;
+    if (path === nested.prefix || path.startsWith(`${nested.prefix}/`))
+      throw new AppError(400, 'invalid_path', 'Invalid path', {
+        detail: `Read as an upstream may read it, this path belongs to route ${nested.name}; send it as that route's path.`,
+      });
+  }
+}
+
+function canonicalSegment(segment: string): string {
+  const bare = segment.includes(';') ? segment.slice(0, segment.indexOf(';')) : segment;
+  return decodeFully(bare).replaceAll('\\', '/').toLowerCase();
 }
 
 /**

@@ -10,6 +10,7 @@ import { tooManyFailures, verifyPatGuarded } from './abuse';
 import { corsHeaders, isPreflight, preflight, UPSTREAM_CORS_HEADERS } from './cors';
 import { extractToken, type HeaderList, headerList, headerValue } from './extract';
 import {
+  assertRouteHolds,
   matchRoute,
   type RequestUrl,
   type RouteMatch,
@@ -185,6 +186,7 @@ async function authenticateAndForward(
       'A path segment carries an access token among other characters; send the token in the Authorization header.',
     );
   if (extraction.token === null) throw missingToken();
+  assertRouteHolds(match, url, extraction.stripSegments);
 
   const now = Date.now();
   const clientIp = headerValue(headers, 'cf-connecting-ip');

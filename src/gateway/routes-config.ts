@@ -122,6 +122,12 @@ export interface Route extends Omit<RouteInput, 'scopes' | 'inject_headers' | 'c
   injectHeaders: [string, string][];
   /** The compiled CORS policy, or null when the route has none. */
   cors: CorsPolicy | null;
+  /**
+   * Routes nested in this one (before it in matching order, with a longer prefix that extends its own, compared
+   * lower-cased, on a host it could share): a request this route matched must not be one an upstream could read as
+   * theirs. Usually empty.
+   */
+  nested: { name: string; host: string | undefined; prefix: string }[];
 }
 
 function normalizePrefix(prefix: string): string {
@@ -191,7 +197,7 @@ export function compileRoutes(
       return [name, secretValue];
     });
     const cors = route.cors ? compileCors(route.cors, sources) : null;
-    return { ...route, prefix, scopesByMethod, injectHeaders, cors };
+    return { ...route, prefix, scopesByMethod, injectHeaders, cors, nested: [] };
   });
   const names = input.map((r) => r.name);
   for (const name of new Set(names)) {
@@ -203,6 +209,17 @@ export function compileRoutes(
     (a, b) =>
       Number(Boolean(b.match.host)) - Number(Boolean(a.match.host)) || b.prefix.length - a.prefix.length,
   );
+  // A route nested in another comes before it in this order, or it could never win a request the other matched.
+  for (const [index, route] of routes.entries()) {
+    const prefix = route.prefix.toLowerCase();
+    for (const other of routes.slice(0, index)) {
+      const host = other.match.host;
+      const otherPrefix = other.prefix.toLowerCase();
+      if (host && route.match.host && host !== route.match.host) continue;
+      if (otherPrefix.length > prefix.length && otherPrefix.startsWith(`${prefix}/`))
+        route.nested.push({ name: other.name, host, prefix: otherPrefix });
+    }
+  }
   return { routes, problems };
 }
 

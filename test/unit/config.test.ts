@@ -149,6 +149,40 @@ describe('parseConfig', () => {
     });
   });
 
+  it('knows which routes nest in each: before it in matching order, a prefix extending its own, a host it shares', () => {
+    const route = (name: string, path_prefix: string, host?: string) => ({
+      name,
+      match: { path_prefix, ...(host ? { host } : {}) },
+      upstream: { url: 'https://up.test' },
+    });
+    const config = parseConfig({
+      ...DEV,
+      ROUTES: JSON.stringify([
+        route('x', '/x'),
+        route('x-y-on-h', '/X/y', 'h.test'),
+        route('root-on-h', '/', 'h.test'),
+        route('x-y-z', '/x/y/z'),
+        route('x-y-on-k', '/x/y', 'k.test'),
+        route('xy', '/xy'),
+      ]),
+    });
+    const nested = Object.fromEntries(config.routes.map((r) => [r.name, r.nested.map((n) => n.name).sort()]));
+    expect(nested).toEqual({
+      x: ['x-y-on-h', 'x-y-on-k', 'x-y-z'],
+      'x-y-on-h': [],
+      'x-y-on-k': [],
+      // On h.test the root route wins over every route without a host; only h.test's own longer prefix nests.
+      'root-on-h': ['x-y-on-h'],
+      'x-y-z': [],
+      xy: [],
+    });
+    expect(config.routes.find((r) => r.name === 'x')!.nested).toContainEqual({
+      name: 'x-y-on-h',
+      host: 'h.test',
+      prefix: '/x/y',
+    });
+  });
+
   it('refuses a CORS policy that is not an exact origin list, or that lets any site send cookies', () => {
     const route = (cors: unknown) =>
       JSON.stringify([
