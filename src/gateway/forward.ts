@@ -24,8 +24,9 @@ const HOP_BY_HOP = new Set([
 ]);
 const NONE: ReadonlySet<string> = new Set();
 /**
- * Headers that claim the client's address or the original request: the gateway states those itself
- * (`x-forwarded-*`), so a client's own are not passed on for an upstream to believe.
+ * Headers that claim the client's address or the original request (its URL or path): the gateway states those
+ * itself (`x-forwarded-*`), so a client's own are not passed on for an upstream to believe, or to route by instead
+ * of the path the gateway checked.
  */
 const CLIENT_ADDRESS = new Set([
   'forwarded',
@@ -36,7 +37,11 @@ const CLIENT_ADDRESS = new Set([
   'x-forwarded-prefix',
   'x-forwarded-server',
   'x-original-url',
+  'x-original-uri',
   'x-rewrite-url',
+  'x-forwarded-uri',
+  'x-forwarded-path',
+  'x-envoy-original-path',
 ]);
 
 export interface RouteMatch {

@@ -21,7 +21,7 @@ import {
   upstreamUrl,
 } from './forward';
 import { identity } from './identity';
-import { requiredScopes } from './routes-config';
+import { type Route, requiredScopes } from './routes-config';
 import { due, noteUse } from './usage';
 
 // The reverse proxy: match a route → extract the token → verify it → check scopes → forward without the token.
@@ -106,6 +106,28 @@ function auditFailure(
       .run()
       .catch(() => {}),
   );
+}
+
+/** Headers with which frameworks (Express method-override, Laravel, Symfony, ASP.NET, Google APIs) change the method. */
+const METHOD_OVERRIDES = new Set(['x-http-method-override', 'x-http-method', 'x-method-override']);
+
+/**
+ * The scopes a request needs: its method's, and those of every method it asks the upstream to run instead (a
+ * method-override header, or `_method` in the query), so a `read` token's GET cannot become a DELETE upstream.
+ */
+function scopesFor(route: Route, method: string, headers: HeaderList, search: string): string[] {
+  let needed = requiredScopes(route, method);
+  const overrides: string[] = [];
+  // CGI, WSGI and Rack read `x_http_method_override` as the dashed name.
+  for (const [name, value] of headers)
+    if (METHOD_OVERRIDES.has(name) || (name.includes('_') && METHOD_OVERRIDES.has(name.replaceAll('_', '-'))))
+      overrides.push(value);
+  if (search.includes('_method')) overrides.push(...new URLSearchParams(search).getAll('_method'));
+  for (const override of overrides) {
+    const extra = requiredScopes(route, override.trim().toUpperCase());
+    if (extra.some((scope) => !needed.includes(scope))) needed = [...new Set([...needed, ...extra])];
+  }
+  return needed;
 }
 
 /** Authenticates and forwards one request; throws an AppError (401, 403, 404, 400, 502, 504) instead. */
@@ -207,7 +229,7 @@ async function authenticateAndForward(
     }
     throw invalidToken();
   }
-  const needed = requiredScopes(route, method);
+  const needed = scopesFor(route, method, headers, url.search);
   for (const scope of needed) if (!result.scopes.includes(scope)) throw insufficientScope(needed);
 
   const { state } = result;

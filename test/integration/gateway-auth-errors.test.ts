@@ -127,6 +127,35 @@ describe('scopes', () => {
     expect(upstream.requests.map((r) => r.method)).toEqual(['HEAD']);
   });
 
+  it("a method override needs that method's scopes too, and reaches the upstream only then", async () => {
+    const { created: reader } = await userWithToken({ scopes: ['read'] });
+    const { created: writer } = await userWithToken({ scopes: ['read', 'write'] });
+    const upstream = fakeUpstream();
+    for (const [path, headers] of [
+      ['/svc/items/1', { 'X-HTTP-Method-Override': 'DELETE' }],
+      ['/svc/items/1', { 'x-http-method': 'put' }],
+      ['/svc/items/1', { 'X-Method-Override': ' patch ' }],
+      ['/svc/items/1', { x_http_method_override: 'DELETE' }],
+      ['/svc/items/1?_method=DELETE', {}],
+      ['/svc/items/1?a=1&_method=get&_method=delete', {}],
+    ] as const) {
+      const res = await call(path, { headers: { ...bearer(reader.token), ...headers } });
+      const problem = await expectProblem(res, 403, 'insufficient_scope');
+      expect(problem.required_scopes, path + JSON.stringify(headers)).toEqual(['read', 'write']);
+    }
+    expect(upstream.requests).toEqual([]);
+
+    const overridden = { 'X-HTTP-Method-Override': 'DELETE' };
+    expect((await call('/svc/items/1', { headers: { ...bearer(writer.token), ...overridden } })).status).toBe(
+      200,
+    );
+    const sameMethod = { 'X-HTTP-Method-Override': 'GET' };
+    expect((await call('/svc/items/1', { headers: { ...bearer(reader.token), ...sameMethod } })).status).toBe(
+      200,
+    );
+    expect(upstream.requests.map((r) => r.headers.get('x-http-method-override'))).toEqual(['DELETE', 'GET']);
+  });
+
   it('a member’s token cannot use the admin-only route; an admin’s token with `admin` can', async () => {
     const { created: member } = await userWithToken();
     const admin = await newUser('admin');

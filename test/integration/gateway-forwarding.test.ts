@@ -219,6 +219,11 @@ describe('header hygiene', () => {
       'true-client-ip': '1.2.3.4',
       'x-forwarded-port': '1',
       'x-original-url': '/admin',
+      'x-original-uri': '/admin',
+      'x-forwarded-uri': '/admin',
+      'x-forwarded-path': '/admin',
+      'x-envoy-original-path': '/admin',
+      x_forwarded_uri: '/admin',
     };
     await call('/svc/rpc', {
       headers: { ...bearer(created.token), 'cf-connecting-ip': '203.0.113.7', ...claims },
