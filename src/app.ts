@@ -1,7 +1,6 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { type DrizzleD1Database, drizzle } from 'drizzle-orm/d1';
 import type { MiddlewareHandler } from 'hono';
-import { requestId } from 'hono/request-id';
 import { managementApi } from './api';
 import { withCommonErrors } from './api/schemas';
 import { ConfigError, getConfig } from './config';
@@ -13,6 +12,7 @@ import { introspect } from './gateway/introspect';
 import { proxyRequest } from './gateway/proxy';
 import { refuseCrossSite } from './http/cross-site';
 import { onError, validationHook } from './http/problem';
+import { requestId } from './http/request-id';
 import { securityHeaders } from './http/security-headers';
 import { scimRoutes } from './scim/routes';
 import { uiRoutes } from './ui';
@@ -58,7 +58,7 @@ function database(binding: D1Database): DrizzleD1Database {
 
 export function createApp(): OpenAPIHono<AppEnv> {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
-  app.use('*', requestId({ headerName: 'X-Request-Id' }));
+  app.use('*', requestId);
   app.use('*', securityHeaders);
   app.use('*', withConfig);
   app.use('/api/*', refuseCrossSite);

@@ -6,6 +6,7 @@ import type { Config } from '../config';
 import type { AppEnv, Env } from '../env';
 import { AppError } from '../errors';
 import { assertUnambiguousPath } from '../http/path-safety';
+import { redactTokens } from '../tokens/format';
 import { tooManyFailures, verifyPatGuarded } from './abuse';
 import { corsHeaders, isPreflight, preflight, UPSTREAM_CORS_HEADERS } from './cors';
 import { extractToken, type HeaderList, headerList, headerValue } from './extract';
@@ -91,7 +92,7 @@ function auditFailure(
   const audit = {
     actor: { id: null, kind: 'anonymous' as const },
     ip: clientIp,
-    userAgent,
+    userAgent: userAgent === null ? null : redactTokens(userAgent),
     requestId: ctx.requestId ?? null,
   };
   const event = {

@@ -9,7 +9,7 @@ import type { AppEnv, Caller } from '../env';
 import { AppError, forbidden } from '../errors';
 import { tooManyFailures, verifyPatGuarded } from '../gateway/abuse';
 import { noteUse } from '../gateway/usage';
-import { isWellFormedToken } from '../tokens/format';
+import { isWellFormedToken, redactTokens } from '../tokens/format';
 import { republishOwnerTokens } from '../tokens/owner-cache';
 
 // Who is calling the management API: a JWT from the identity provider (users), or — for the few routes that
@@ -131,7 +131,7 @@ export function requestContext(c: Context<AppEnv>, actor: RequestContext['actor'
   return {
     actor,
     ip: c.req.header('cf-connecting-ip') ?? null,
-    userAgent: c.req.header('user-agent') ?? null,
+    userAgent: redactOrNull(c.req.header('user-agent')),
     requestId: c.get('requestId'),
   };
 }
@@ -214,3 +214,5 @@ export function managementAuth(options: { allowPat?: boolean } = {}): Middleware
 }
 
 export type { Principal };
+
+const redactOrNull = (text: string | undefined) => (text === undefined ? null : redactTokens(text));

@@ -80,6 +80,23 @@ export function tokenPattern(prefix: string): string {
   return `\\b${prefix}[0-9A-Za-z]{${BODY_LENGTH}}\\b`;
 }
 
+/** Anything shaped like a token of any prefix (a prefix ends in `_`, the body is base62): checksum not checked. */
+const TOKEN_SHAPE = new RegExp(`[0-9A-Za-z_]*_[0-9A-Za-z]{${BODY_LENGTH}}`, 'g');
+
+/**
+ * Client-sent text the gateway keeps (a user agent in the audit log) with anything token-shaped replaced: a client
+ * that pastes its token there must not get it stored.
+ */
+export function redactTokens(text: string): string {
+  return text.replace(TOKEN_SHAPE, '[redacted]');
+}
+
+/** True when `text` holds something shaped like a token. */
+export function holdsTokenShape(text: string): boolean {
+  TOKEN_SHAPE.lastIndex = 0;
+  return TOKEN_SHAPE.test(text);
+}
+
 /** What the list shows instead of the secret: the prefix and the last four characters. */
 export function tokenHint(token: string, prefix: string): string {
   return `${prefix}…${token.slice(-4)}`;

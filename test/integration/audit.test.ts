@@ -104,6 +104,33 @@ describe('GET /audit — events for every mutation', () => {
     expect(text).not.toContain(rotated.token!);
   });
 
+  it("keeps a client's plain request id and user agent, but nothing token-shaped in them", async () => {
+    const user = await newUser();
+    const { created } = await userWithToken();
+    const tokenShaped = `${created.token.slice(0, 4)}${'A'.repeat(36)}`;
+    const edit = (headers: Record<string, string>) =>
+      call(`${API}/tokens`, {
+        method: 'POST',
+        headers: { ...bearer(user.jwt), ...headers },
+        json: { name: crypto.randomUUID() },
+      });
+    const plain = await edit({ 'X-Request-Id': 'trace-4bf92f3577b34da6-1', 'User-Agent': 'cli/2.1' });
+    expect(plain.headers.get('X-Request-Id')).toBe('trace-4bf92f3577b34da6-1');
+    for (const id of [created.token, `req-${created.token}`, tokenShaped]) {
+      const res = await edit({ 'X-Request-Id': id, 'User-Agent': `cli/2.1 ${created.token}` });
+      expect(res.status).toBe(201);
+      expect(res.headers.get('X-Request-Id')).toMatch(/^[0-9a-f-]{36}$/);
+    }
+    const events = (await auditOf(user)).filter((e) => e.action === 'token.created');
+    expect(events.map((e) => e.user_agent)).toEqual([
+      'cli/2.1 [redacted]',
+      'cli/2.1 [redacted]',
+      'cli/2.1 [redacted]',
+      'cli/2.1',
+    ]);
+    expect(events.at(-1)!.request_id).toBe('trace-4bf92f3577b34da6-1');
+  });
+
   it('shows times in details as ISO strings, like every other time in the API', async () => {
     const user = await newUser();
     const created = await createToken(user.jwt, { expires_in_days: 10 });

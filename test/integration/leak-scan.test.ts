@@ -181,6 +181,34 @@ describe('the token lifecycle, end to end', () => {
       ['token as a management id', `${API}/tokens/${t}`, { headers: member.auth }, 404],
       ['token as a PAT on a JWT-only route', `${API}/tokens`, { headers: { 'x-pat': t } }, 403],
       ['upstream refused, token in path', `/svc/rpc/${t}`, { headers: { 'x-upstream': 'refuse' } }, 502],
+      // A client that puts a token where the gateway keeps what it sends: the request id and the user agent.
+      [
+        'a revoked token, a live one as request id and in the user agent',
+        '/svc/rpc',
+        {
+          headers: {
+            ...bearer(tokens.revoked!.token),
+            'x-request-id': t,
+            'user-agent': `tool/1 ${t} (${t.toUpperCase()})`,
+          },
+        },
+        401,
+      ],
+      [
+        'an audited edit, a token as request id and in the user agent',
+        `${API}/tokens/${tokens.used!.id}`,
+        {
+          method: 'PATCH',
+          headers: {
+            ...member.auth,
+            'x-request-id': `req-${t}`,
+            'user-agent': `tool/1 ${t}`,
+            'content-type': 'application/json',
+          },
+          body: JSON.stringify({ description: 'edited with a token in the user agent' }),
+        },
+        200,
+      ],
     ];
     upstream.reply((r) =>
       r.headers.get('x-upstream') === 'refuse'
