@@ -184,12 +184,14 @@ export function extractToken(
       result.stripHeaders.add('authorization');
     } else if (scheme === 'basic' && sources.basic) {
       const basic = decodeBasic(credentials);
-      // Git, npm and pip put the token in the password; some tools put it in the user name.
-      const token =
-        basic && !isWellFormedToken(basic.pass, prefix) && isWellFormedToken(basic.user, prefix)
-          ? basic.user
-          : (basic?.pass ?? '');
-      offer(token, 'basic');
+      // Git, npm and pip put the token in the password; some tools put it in the user name. Both at once must be
+      // the same token: two different ones are a conflict, as anywhere else.
+      const userIsToken = basic !== null && isWellFormedToken(basic.user, prefix);
+      if (userIsToken && isWellFormedToken(basic.pass, prefix)) offer(basic.user, 'basic');
+      offer(
+        userIsToken && !isWellFormedToken(basic.pass, prefix) ? basic.user : (basic?.pass ?? ''),
+        'basic',
+      );
       result.stripHeaders.add('authorization');
     } else if (
       containsEncodedToken(value, prefix) ||

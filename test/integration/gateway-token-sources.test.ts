@@ -218,12 +218,21 @@ describe('more than one token', () => {
       call(`/svc/rpc?token=${b.token}`, { headers: bearer(a.token) }),
       call(`/svc/rpc/${b.token}`, { headers: { 'x-pat': a.token } }),
       call(`/svc/rpc?token=${a.token}&access_token=${b.token}`),
+      // As Basic user name and password at once.
+      call('/svc/rpc', { headers: basic(a.token, b.token) }),
     ];
     for (const res of await Promise.all(attempts)) {
       await expectProblem(res, 400, 'invalid_request');
       expect(res.headers.get('WWW-Authenticate')).toBe('Bearer realm="pat-gateway", error="invalid_request"');
     }
     expect(upstream.requests).toEqual([]);
+  });
+
+  it('the same token as Basic user name and password is one token', async () => {
+    const { created } = await userWithToken();
+    const upstream = fakeUpstream();
+    expect((await call('/svc/rpc', { headers: basic(created.token, created.token) })).status).toBe(200);
+    expect(upstream.only().headers.get('x-pat-token-id')).toBe(created.id);
   });
 
   // A field sent twice reaches the Worker as one value joined with ", " (x-pat + X-PAT, two Authorization lines).
