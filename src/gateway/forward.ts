@@ -354,6 +354,21 @@ export function relayResponse(response: Response, extra: [string, string][], rou
   const headers = out.headers;
   // Asking for each hop-by-hop name measured cheaper in workerd than iterating every header of the answer.
   for (const name of HOP_BY_HOP) if (headers.has(name)) headers.delete(name);
+  if (headers.has('set-cookie')) dropGatewayCookies(headers);
   for (const [name, value] of extra) headers.set(name, value);
   return out;
+}
+
+/**
+ * An upstream cannot set the gateway's own cookies on its origin: a `pat_session` from an upstream would sign the
+ * browser in to the web UI as whoever the upstream chose (session fixation), a `CF_Authorization` likewise.
+ */
+function dropGatewayCookies(headers: Headers): void {
+  const cookies = headers.getAll('set-cookie'); // workerd's getAll: one entry per Set-Cookie field
+  const kept = cookies.filter(
+    (cookie) => !GATEWAY_COOKIES.has(cookie.split('=', 1)[0]!.trim().toLowerCase()),
+  );
+  if (kept.length === cookies.length) return;
+  headers.delete('set-cookie');
+  for (const cookie of kept) headers.append('set-cookie', cookie);
 }

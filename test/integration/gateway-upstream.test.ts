@@ -66,6 +66,28 @@ describe('relaying answers', () => {
     expect(res.headers.has('proxy-authenticate')).toBe(false);
     expect(res.headers.get('x-kept')).toBe('1');
   });
+
+  it("relays the upstream's cookies but never one of the gateway's own (UI session, Cloudflare Access)", async () => {
+    const t = await token();
+    fakeUpstream(() => {
+      const headers = new Headers();
+      for (const cookie of [
+        'app=1; Path=/; HttpOnly',
+        '__Secure-pat_session=eyJhbGciOi.forged.jwt; Path=/ui; Secure',
+        'PAT_SESSION=forged; Path=/ui',
+        'CF_Authorization=forged; Path=/',
+        'theme=dark; Expires=Wed, 21 Oct 2026 07:28:00 GMT',
+      ])
+        headers.append('Set-Cookie', cookie);
+      return new Response('ok', { headers });
+    });
+    const res = await call('/svc/rpc', { headers: bearer(t) });
+    expect(res.status).toBe(200);
+    expect(res.headers.getAll('set-cookie')).toEqual([
+      'app=1; Path=/; HttpOnly',
+      'theme=dark; Expires=Wed, 21 Oct 2026 07:28:00 GMT',
+    ]);
+  });
 });
 
 describe('upstream failures', () => {
