@@ -6,7 +6,7 @@ import type { Config } from '../config';
 import type { AppEnv, Env } from '../env';
 import { AppError } from '../errors';
 import { assertUnambiguousPath } from '../http/path-safety';
-import { redactTokens } from '../tokens/format';
+import { holdsTokenShape, redactTokens } from '../tokens/format';
 import { tooManyFailures, verifyPatGuarded } from './abuse';
 import { corsHeaders, isPreflight, preflight, UPSTREAM_CORS_HEADERS } from './cors';
 import { extractToken, type HeaderList, headerList, headerValue } from './extract';
@@ -202,6 +202,11 @@ async function authenticateAndForward(
     throw new AppError(400, 'body_not_allowed', 'Body not allowed', {
       detail: `A ${method} request cannot carry a body through the gateway; send it with POST.`,
     });
+  // Hosts arrive lower-cased, so a token there cannot be used, but would reach the upstream in x-forwarded-host.
+  if (url.host.includes(config.tokenPrefix) && holdsTokenShape(url.host))
+    throw invalidRequest(
+      'The host name carries an access token; send the token in the Authorization header.',
+    );
   const extraction = extractToken(headers, url, match.segments, route, config.tokenPrefix);
   if (extraction.conflict) throw invalidRequest('The request carries more than one different access token.');
   if (extraction.embedded)

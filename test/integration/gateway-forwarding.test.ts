@@ -317,6 +317,21 @@ describe('URL mapping', () => {
     expect(upstream.requests).toHaveLength(1);
   });
 
+  it('a host name that carries a token is a 400, so the token never reaches the upstream in x-forwarded-host', async () => {
+    const { created } = await userWithToken();
+    const upstream = fakeUpstream();
+    const res = await gatewayFetch(`http://${created.token}.gw.test/svc/rpc`, {
+      headers: bearer(created.token),
+    });
+    const problem = await expectProblem(res, 400, 'invalid_request');
+    expect(JSON.stringify(problem).toLowerCase()).not.toContain(created.token.toLowerCase());
+    expect(upstream.requests).toEqual([]);
+    // A host name that merely holds the prefix is fine.
+    expect(
+      (await gatewayFetch('http://pat_docs.gw.test/svc/rpc', { headers: bearer(created.token) })).status,
+    ).toBe(200);
+  });
+
   it('a path no route matches is a 404 not_found, never proxied', async () => {
     const { created } = await userWithToken();
     const upstream = fakeUpstream();
