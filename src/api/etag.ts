@@ -17,6 +17,11 @@ export function tokenHeaders(row: { updatedAt: number }) {
   return { ...NO_STORE, ETag: tokenEtag(row.updatedAt) };
 }
 
+/** Headers for a created token (201): never cached, its entity tag, and where to read it. */
+export function createdHeaders(row: { id: string; updatedAt: number }) {
+  return { ...tokenHeaders(row), Location: `/api/v1/tokens/${row.id}` };
+}
+
 /** What the request's If-Match asks of the token, or undefined when it has none. Weak tags never match. */
 export function ifMatch(c: Context<AppEnv>): ((row: { updatedAt: number }) => boolean) | undefined {
   const header = c.req.header('if-match');
@@ -37,6 +42,15 @@ export const IfMatchHeader = z.object({
 export const ETAG_HEADER = {
   ETag: {
     description: "The token's entity tag (its `updated_at`, quoted), for If-Match on a later edit or delete.",
+    schema: { type: 'string' as const },
+  },
+};
+
+/** The headers of a 201 that creates a token. */
+export const CREATED_HEADERS = {
+  ...ETAG_HEADER,
+  Location: {
+    description: 'The path of the created token (absolute path, same origin).',
     schema: { type: 'string' as const },
   },
 };

@@ -2,14 +2,14 @@ import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
 import type { AppEnv } from '../env';
 import { managementAuth } from '../http/authenticate';
 import { createToken } from '../tokens/service';
-import { NO_STORE, serviceDeps } from './deps';
+import { serviceDeps } from './deps';
+import { CREATED_HEADERS, createdHeaders } from './etag';
 import {
   CreatedToken,
   descriptionSchema,
   errorResponses,
   expiresAtSchema,
   expiresInDaysSchema,
-  LOCATION_HEADER,
   nameSchema,
   toTokenResource,
 } from './schemas';
@@ -43,7 +43,7 @@ const route = createRoute({
   request: { body: { required: true, content: { 'application/json': { schema: CreateTokenBody } } } },
   responses: {
     201: {
-      headers: LOCATION_HEADER,
+      headers: CREATED_HEADERS,
       description: 'Created. Store `token` now: it is never shown again.',
       content: { 'application/json': { schema: CreatedToken } },
     },
@@ -56,9 +56,6 @@ export function registerCreateToken(app: OpenAPIHono<AppEnv>) {
     const deps = serviceDeps(c);
     const { principal } = c.get('caller');
     const { token, row } = await createToken(deps, principal, principal, c.req.valid('json'));
-    return c.json({ ...toTokenResource(row, deps.now), token }, 201, {
-      ...NO_STORE,
-      Location: `/api/v1/tokens/${row.id}`,
-    });
+    return c.json({ ...toTokenResource(row, deps.now), token }, 201, createdHeaders(row));
   });
 }

@@ -3,13 +3,13 @@ import type { MiddlewareHandler } from 'hono';
 import type { AppEnv } from '../env';
 import { managementAuth } from '../http/authenticate';
 import { rotateToken } from '../tokens/service';
-import { NO_STORE, serviceDeps } from './deps';
+import { serviceDeps } from './deps';
+import { CREATED_HEADERS, createdHeaders } from './etag';
 import {
   CreatedToken,
   errorResponses,
   expiresAtSchema,
   expiresInDaysSchema,
-  LOCATION_HEADER,
   TokenIdParam,
   toTokenResource,
 } from './schemas';
@@ -47,7 +47,7 @@ const route = createRoute({
   },
   responses: {
     201: {
-      headers: LOCATION_HEADER,
+      headers: CREATED_HEADERS,
       description: 'The new token, with its secret shown once.',
       content: { 'application/json': { schema: CreatedToken } },
     },
@@ -64,9 +64,6 @@ export function registerRotateToken(app: OpenAPIHono<AppEnv>) {
       c.req.valid('param').id,
       c.req.valid('json') ?? {},
     );
-    return c.json({ ...toTokenResource(row, deps.now), token }, 201, {
-      ...NO_STORE,
-      Location: `/api/v1/tokens/${row.id}`,
-    });
+    return c.json({ ...toTokenResource(row, deps.now), token }, 201, createdHeaders(row));
   });
 }

@@ -5,7 +5,8 @@ import { AppError } from '../errors';
 import { managementAuth } from '../http/authenticate';
 import { loadToken } from '../tokens/access';
 import { revokeToken } from '../tokens/service';
-import { NO_STORE, serviceDeps } from './deps';
+import { serviceDeps } from './deps';
+import { ETAG_HEADER, tokenHeaders } from './etag';
 import { errorResponses, TokenResource, toTokenResource } from './schemas';
 
 // The calling PAT itself (GitLab's /personal_access_tokens/self): inspect it, or revoke it (for example from a
@@ -29,7 +30,11 @@ const getRoute = createRoute({
   summary: 'The token making this request',
   middleware: [managementAuth({ allowPat: true })] as const,
   responses: {
-    200: { description: 'The calling token.', content: { 'application/json': { schema: TokenResource } } },
+    200: {
+      description: 'The calling token.',
+      headers: ETAG_HEADER,
+      content: { 'application/json': { schema: TokenResource } },
+    },
     ...errorResponses(400, 401, 429, 503),
   },
 });
@@ -43,6 +48,7 @@ const revokeRoute = createRoute({
   responses: {
     200: {
       description: 'The token, now revoked.',
+      headers: ETAG_HEADER,
       content: { 'application/json': { schema: TokenResource } },
     },
     ...errorResponses(400, 401, 429, 503),
@@ -53,11 +59,11 @@ export function registerSelfRoutes(app: OpenAPIHono<AppEnv>) {
   app.openapi(getRoute, async (c) => {
     const deps = serviceDeps(c);
     const row = (await loadToken(deps, c.get('caller').principal, selfTokenId(c), 'view', true)).row;
-    return c.json(toTokenResource(row, deps.now), 200, NO_STORE);
+    return c.json(toTokenResource(row, deps.now), 200, tokenHeaders(row));
   });
   app.openapi(revokeRoute, async (c) => {
     const deps = serviceDeps(c);
     const row = await revokeToken(deps, c.get('caller').principal, selfTokenId(c), true);
-    return c.json(toTokenResource(row, deps.now), 200, NO_STORE);
+    return c.json(toTokenResource(row, deps.now), 200, tokenHeaders(row));
   });
 }

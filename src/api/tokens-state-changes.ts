@@ -3,7 +3,7 @@ import type { AppEnv } from '../env';
 import { managementAuth } from '../http/authenticate';
 import { restoreToken, revokeToken } from '../tokens/service';
 import { serviceDeps } from './deps';
-import { tokenHeaders } from './etag';
+import { ETAG_HEADER, tokenHeaders } from './etag';
 import { errorResponses, TokenIdParam, TokenResource, toTokenResource } from './schemas';
 
 // Revoke and restore: the two status flips, each a POST on the token (seed 003's Revoke and Restore buttons).
@@ -18,7 +18,11 @@ const revokeRoute = createRoute({
   middleware: [managementAuth()] as const,
   request: { params: TokenIdParam },
   responses: {
-    200: { description: 'The revoked token.', content: { 'application/json': { schema: TokenResource } } },
+    200: {
+      description: 'The revoked token.',
+      headers: ETAG_HEADER,
+      content: { 'application/json': { schema: TokenResource } },
+    },
     ...errorResponses(400, 401, 403, 404, 409, 503),
   },
 });
@@ -33,7 +37,11 @@ const restoreRoute = createRoute({
   middleware: [managementAuth()] as const,
   request: { params: TokenIdParam },
   responses: {
-    200: { description: 'The restored token.', content: { 'application/json': { schema: TokenResource } } },
+    200: {
+      description: 'The restored token.',
+      headers: ETAG_HEADER,
+      content: { 'application/json': { schema: TokenResource } },
+    },
     ...errorResponses(400, 401, 403, 404, 409, 503),
   },
 });

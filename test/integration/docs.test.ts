@@ -126,21 +126,31 @@ describe('GET /openapi.json', () => {
     expect(undocumented).toEqual([]);
   });
 
-  it('documents the headers answers carry: Location on every 201, Retry-After on every 429 and 503', async () => {
+  it('documents the headers answers carry: Location on every 201, ETag on every token, Retry-After on 429 and 503', async () => {
     const doc = await openApi();
     const missing: string[] = [];
     let created = 0;
+    let tokens = 0;
     for (const [path, methods] of Object.entries(doc.paths))
       for (const [method, operation] of Object.entries(methods))
         for (const [status, response] of Object.entries(operation.responses as Record<string, Json>)) {
           const headers = Object.keys((response.headers ?? {}) as Json);
-          const needed =
-            status === '201' ? 'Location' : ['429', '503'].includes(status) ? 'Retry-After' : null;
+          const schema = JSON.stringify(response.content ?? {});
+          const oneToken =
+            /"schema":\{"\$ref":"#\/components\/schemas\/(Token|CreatedToken|AdminToken)"\}/.test(schema);
+          const needed = [
+            ...(status === '201' ? ['Location'] : []),
+            ...(oneToken ? ['ETag'] : []),
+            ...(['429', '503'].includes(status) ? ['Retry-After'] : []),
+          ];
           if (status === '201') created++;
-          if (needed && !headers.includes(needed)) missing.push(`${method} ${path} ${status}: ${needed}`);
+          if (oneToken) tokens++;
+          for (const name of needed)
+            if (!headers.includes(name)) missing.push(`${method} ${path} ${status}: ${name}`);
         }
     expect(missing).toEqual([]);
     expect(created).toBe(4);
+    expect(tokens).toBe(12);
     // And a create does send it, pointing at the token.
     const user = await newUser();
     const res = await call(`${API}/tokens`, {

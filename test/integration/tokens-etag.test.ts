@@ -46,6 +46,45 @@ describe('ETag and If-Match on tokens', () => {
     expect(revoked.headers.get('ETag')).toBe(`"${(await expectJson<TokenBody>(revoked, 200)).updated_at}"`);
   });
 
+  it('every other answer that is one token carries it too, and it is what D1 holds', async () => {
+    const user = await knownUser();
+    const admin = await knownUser('admin');
+    const answers: [string, Response][] = [];
+    const keep = async (label: string, res: Promise<Response>) => {
+      const answer = await res;
+      answers.push([label, answer]);
+      return (await answer.clone().json()) as TokenBody & { token?: string };
+    };
+    const created = await keep('create', postJson('/tokens', user.jwt, { name: 'tagged' }));
+    const rotated = await keep('rotate', postJson(`/tokens/${created.id}/rotate`, user.jwt));
+    await keep('self', call(`${API}/tokens/self`, { headers: { 'x-pat': rotated.token! } }));
+    const other = await keep('create another', postJson('/tokens', user.jwt, { name: 'tagged too' }));
+    await keep('admin revoke', postJson(`/admin/tokens/${other.id}/revoke`, admin.jwt));
+    await keep('admin restore', postJson(`/admin/tokens/${other.id}/restore`, admin.jwt));
+    await keep('admin lookup', postJson('/admin/tokens/lookup', admin.jwt, { token: rotated.token }));
+    await keep(
+      'self revoke',
+      call(`${API}/tokens/self/revoke`, { method: 'POST', headers: { 'x-pat': rotated.token! } }),
+    );
+    const account = await expectJson<{ id: string }>(
+      await postJson('/admin/service-accounts', admin.jwt, { name: `tagged ${crypto.randomUUID()}` }),
+      201,
+    );
+    await keep(
+      'service token',
+      postJson(`/admin/service-accounts/${account.id}/tokens`, admin.jwt, { name: 'svc' }),
+    );
+    for (const [label, res] of answers) {
+      const body = (await res.json()) as TokenBody;
+      expect(res.status, label).toBeLessThan(300);
+      expect(res.headers.get('ETag'), label).toBe(`"${body.updated_at}"`);
+    }
+    // The last answer about each token is its state now.
+    expect(Date.parse((await etagOf(rotated.id, user.jwt)).body.updated_at)).toBe(
+      (await tokenRow(rotated.id))!.updated_at,
+    );
+  });
+
   it('an edit with the ETag read before someone else changed the token is 412 and writes nothing', async () => {
     const { user, created } = await userWithToken({ name: 'before' });
     const { etag } = await etagOf(created.id, user.jwt);

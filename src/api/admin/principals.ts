@@ -15,6 +15,7 @@ import {
 import { listTokens, SORTS } from '../../tokens/repository';
 import { createToken } from '../../tokens/service';
 import { NO_STORE, serviceDeps } from '../deps';
+import { CREATED_HEADERS, createdHeaders } from '../etag';
 import {
   CreatedToken,
   cursorSchema,
@@ -144,7 +145,7 @@ const routes = {
     middleware: admin,
     request: { params: idParam, ...body(CreateTokenBody) },
     responses: {
-      201: { description: 'Created.', headers: LOCATION_HEADER, ...json(CreatedToken) },
+      201: { description: 'Created.', headers: CREATED_HEADERS, ...json(CreatedToken) },
       ...errorResponses(401, 403, 404, 409, 415, 422),
     },
   }),
@@ -242,10 +243,7 @@ export function registerAdminPrincipals(app: OpenAPIHono<AppEnv>) {
     const deps = serviceDeps(c);
     const account = await loadPrincipal(deps, c.req.valid('param').id, 'service_account');
     const { token, row } = await createToken(deps, c.get('caller').principal, account, c.req.valid('json'));
-    return c.json({ ...toTokenResource(row, deps.now), token }, 201, {
-      ...NO_STORE,
-      Location: `/api/v1/tokens/${row.id}`,
-    });
+    return c.json({ ...toTokenResource(row, deps.now), token }, 201, createdHeaders(row));
   });
   for (const [route, active] of [
     [routes.deactivateUser, false],

@@ -7,7 +7,7 @@ import { findToken, findTokenStateByHash, listTokens, SORTS } from '../../tokens
 import { revokeMany } from '../../tokens/revocation';
 import { deleteToken, restoreToken, revokeToken } from '../../tokens/service';
 import { NO_STORE, serviceDeps } from '../deps';
-import { IfMatchHeader, ifMatch } from '../etag';
+import { ETAG_HEADER, IfMatchHeader, ifMatch, tokenHeaders } from '../etag';
 import { cursorSchema, errorResponses, limitSchema, searchSchema } from '../schemas';
 import { AdminToken, dateParam, requireAdmin, withOwners } from './common';
 
@@ -71,7 +71,11 @@ const lookupRoute = createRoute({
     },
   },
   responses: {
-    200: { description: 'The token.', content: { 'application/json': { schema: AdminToken } } },
+    200: {
+      description: 'The token.',
+      headers: ETAG_HEADER,
+      content: { 'application/json': { schema: AdminToken } },
+    },
     ...errorResponses(401, 403, 404, 415, 422, 503),
   },
 });
@@ -120,7 +124,11 @@ const actionRoute = (path: string, summary: string) =>
     middleware: [managementAuth(), requireAdmin] as const,
     request: { params: idParam },
     responses: {
-      200: { description: 'The token.', content: { 'application/json': { schema: AdminToken } } },
+      200: {
+        description: 'The token.',
+        headers: ETAG_HEADER,
+        content: { 'application/json': { schema: AdminToken } },
+      },
       ...errorResponses(401, 403, 404, 409, 503),
     },
   });
@@ -171,7 +179,7 @@ export function registerAdminTokens(app: OpenAPIHono<AppEnv>) {
     const row = state ? await findToken(deps.db, state.id) : undefined;
     if (!row) throw notFound();
     const [resource] = await withOwners(deps.db, [row], deps.now);
-    return c.json(resource!, 200, NO_STORE);
+    return c.json(resource!, 200, tokenHeaders(row));
   });
 
   app.openapi(bulkRoute, async (c) => {
@@ -208,7 +216,7 @@ export function registerAdminTokens(app: OpenAPIHono<AppEnv>) {
       const deps = serviceDeps(c);
       const row = await run(deps, c.get('caller').principal, c.req.valid('param').id);
       const [resource] = await withOwners(deps.db, [row], deps.now);
-      return c.json(resource!, 200, NO_STORE);
+      return c.json(resource!, 200, tokenHeaders(row));
     });
   }
   app.openapi(deleteRoute, async (c) => {
