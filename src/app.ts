@@ -56,6 +56,8 @@ function database(binding: D1Database): DrizzleD1Database {
   return db;
 }
 
+const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'];
+
 export function createApp(): OpenAPIHono<AppEnv> {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
   app.use('*', requestId);
@@ -80,6 +82,31 @@ export function createApp(): OpenAPIHono<AppEnv> {
   app.post('/oauth/introspect', introspect);
   app.route('/ui', uiRoutes({ dispatch: (request, env, ctx) => app.fetch(request, env, ctx) }));
   app.get('/healthz', (c) => c.json({ ok: true }));
+
+  // A path the API has, asked with a method it does not: 405 with Allow (RFC 9110 §15.5.6) rather than a 404 that
+  // would say the path does not exist. Unknown paths go on to the proxy's 404 like any unreserved path.
+  let operations: { pattern: RegExp; allow: string; templated: boolean }[] | undefined;
+  app.all('/api/v1/*', (c) => {
+    operations ??= Object.entries(openApi().paths ?? {}).map(([path, item]) => {
+      const listed = Object.keys(item ?? {}).map((m) => m.toUpperCase());
+      if (listed.includes('GET')) listed.push('HEAD');
+      const methods = METHODS.filter((m) => listed.includes(m));
+      const pattern = path.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\{[^}]+\}/g, '[^/]+');
+      return {
+        pattern: new RegExp(`^${pattern}/?$`),
+        allow: methods.join(', '),
+        templated: path.includes('{'),
+      };
+    });
+    // `/tokens/self` before `/tokens/{id}`, which its pattern also matches.
+    operations.sort((a, b) => Number(a.templated) - Number(b.templated));
+    const known = operations.find((operation) => operation.pattern.test(c.req.path));
+    if (!known) return proxyRequest(c);
+    throw new AppError(405, 'method_not_allowed', 'Method not allowed', {
+      detail: `${c.req.method} is not an operation of this path; it allows ${known.allow}.`,
+      headers: { Allow: known.allow },
+    });
+  });
 
   // Everything else is for the proxy. The gateway's own paths above are registered first and reserved in
   // ROUTES validation, so they are never proxied.

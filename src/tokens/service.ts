@@ -4,7 +4,7 @@ import type { Principal } from '../auth/principals';
 import type { Config } from '../config';
 import { changedRows, insertIfPreviousChanged, insertWhere } from '../db/conditional';
 import { nextUpdatedAt, nextUpdatedAtAfter, type TokenRow, tokens } from '../db/schema';
-import { conflict, forbidden, preconditionFailed, validationError } from '../errors';
+import { AppError, conflict, forbidden, preconditionFailed, validationError } from '../errors';
 import { newId } from '../lib/ids';
 import {
   assertMayGenerate,
@@ -55,8 +55,21 @@ function checkScopes(config: Config, owner: Principal, requested: string[] | und
   }
   const excess = requested.filter((s) => !allowed.includes(s));
   if (excess.length) {
-    throw forbidden('scope_not_allowed', `Your role (${owner.role}) cannot grant: ${excess.join(', ')}.`, {
-      scopes: excess,
+    throw new AppError(403, 'scope_not_allowed', 'Forbidden', {
+      detail: `Your role (${owner.role}) cannot grant: ${excess.join(', ')}.`,
+      // Which field and why, as for every other refused field; `scopes` lists the names.
+      errors: requested.flatMap((s, i) =>
+        allowed.includes(s)
+          ? []
+          : [
+              {
+                field: `scopes.${i}`,
+                code: 'scope_not_allowed',
+                message: `The role ${owner.role} cannot hold ${s}.`,
+              },
+            ],
+      ),
+      extensions: { scopes: excess },
     });
   }
   return [...new Set(requested)].sort();

@@ -1,6 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { call, createToken, jwtFor, uniqueUser } from '../helpers';
-import { API, DAY_MS, expectJson, expectProblem, newUser } from './support';
+import { bearer, call, createToken, jwtFor, uniqueUser } from '../helpers';
+import {
+  API,
+  DAY_MS,
+  expectJson,
+  expectProblem,
+  getWith,
+  newUser,
+  type TokenBody,
+  userWithToken,
+} from './support';
 
 // The published contract (OpenAPI + HTML docs), the unauthenticated policy, and unknown paths.
 
@@ -303,4 +312,30 @@ describe('unknown paths', () => {
       expect(problem.instance).toBe(path);
     },
   );
+
+  it('a path the API has, asked with a method it does not, is 405 with Allow; the path was not touched', async () => {
+    const { user, created } = await userWithToken();
+    const tries: [string, string, string][] = [
+      ['PUT', `/tokens/${created.id}`, 'GET, HEAD, PATCH, DELETE'],
+      ['PATCH', '/tokens', 'GET, HEAD, POST'],
+      ['DELETE', '/tokens', 'GET, HEAD, POST'],
+      ['PUT', '/tokens/self', 'GET, HEAD'],
+      ['GET', `/tokens/${created.id}/revoke`, 'POST'],
+      ['OPTIONS', '/currentuser', 'GET, HEAD'],
+    ];
+    for (const [method, path, allow] of tries) {
+      const body = method === 'GET' ? {} : { json: { name: 'changed' } };
+      const res = await call(API + path, { method, headers: bearer(user.jwt), ...body });
+      const problem = await expectProblem(res, 405, 'method_not_allowed');
+      expect(res.headers.get('Allow'), `${method} ${path}`).toBe(allow);
+      expect(problem.detail).toContain(allow);
+    }
+    expect((await expectJson<TokenBody>(await getWith(`/tokens/${created.id}`, user.jwt), 200)).name).toBe(
+      created.name,
+    );
+    // HEAD, which Allow lists wherever GET is, works.
+    expect(
+      (await call(`${API}/tokens/${created.id}`, { method: 'HEAD', headers: bearer(user.jwt) })).status,
+    ).toBe(200);
+  });
 });

@@ -164,6 +164,10 @@ describe('POST /tokens — scopes and unknown fields', () => {
       'scope_not_allowed',
     );
     expect(problem.scopes).toEqual(['admin']);
+    // Like every refused field: which one and why.
+    expect(problem.errors).toEqual([
+      { field: 'scopes.1', code: 'scope_not_allowed', message: 'The role member cannot hold admin.' },
+    ]);
     await expectNoTokens(member.jwt);
     const admin = await newUser('admin');
     const res = await postJson('/tokens', admin.jwt, { name: 's', scopes: ['admin', 'read'] });
