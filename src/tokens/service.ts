@@ -4,7 +4,7 @@ import type { Principal } from '../auth/principals';
 import type { Config } from '../config';
 import { changedRows, insertIfPreviousChanged, insertWhere } from '../db/conditional';
 import { nextUpdatedAt, nextUpdatedAtAfter, type TokenRow, tokens } from '../db/schema';
-import { AppError, conflict, forbidden, preconditionFailed, validationError } from '../errors';
+import { AppError, conflict, preconditionFailed, validationError } from '../errors';
 import { newId } from '../lib/ids';
 import {
   assertMayGenerate,
