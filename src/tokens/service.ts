@@ -22,6 +22,9 @@ import { defaultExpiration, type ExpirationInput, resolveExpiration } from './po
 import { countTokens } from './repository';
 import { tokenStatus } from './state';
 
+/** Column names as the API spells them, for audit details. */
+const API_FIELD: Record<string, string> = { expiresAt: 'expires_at' };
+
 export type { ServiceDeps } from './access';
 
 export { restoreToken, revokeToken } from './revocation';
@@ -217,8 +220,13 @@ export async function updateToken(
           targetType: 'token',
           targetId: id,
           ownerId: row.ownerId,
+          // Field names as the API spells them, each with what it was and what it became.
           detail: {
-            changed: Object.keys(changes).filter((k) => k !== 'nameKey'),
+            changed: Object.keys(changes).flatMap((k) => (k === 'nameKey' ? [] : [API_FIELD[k] ?? k])),
+            ...('name' in changes ? { name: { from: row.name, to: changes.name } } : {}),
+            ...('description' in changes
+              ? { description: { from: row.description, to: changes.description } }
+              : {}),
             ...('expiresAt' in changes ? { expires_at: { from: row.expiresAt, to: changes.expiresAt } } : {}),
           },
         },
@@ -317,6 +325,19 @@ export async function rotateToken(deps: ServiceDeps, actor: Principal, id: strin
           targetId: id,
           ownerId: row.ownerId,
           detail: { replaced_by: created.row.id },
+        },
+        now,
+      ),
+      // The successor's own trail starts here, as any token's does.
+      auditInsertIfChanged(
+        deps.db,
+        ctx,
+        {
+          action: 'token.created',
+          targetType: 'token',
+          targetId: created.row.id,
+          ownerId: row.ownerId,
+          detail: { name: row.name, scopes, expires_at: expiresAt, rotated_from_id: id },
         },
         now,
       ),

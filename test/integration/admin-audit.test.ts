@@ -36,7 +36,9 @@ describe('every admin action is in the audit log', () => {
     expect((await postJson(`/admin/users/${user.id}/deactivate`, admin.jwt)).status).toBe(200);
     expect((await postJson(`/admin/users/${user.id}/reactivate`, admin.jwt)).status).toBe(200);
     expect((await patchJson(`/tokens/${service.id}`, admin.jwt, { name: 'renamed' })).status).toBe(200);
-    expect((await postJson(`/tokens/${service.id}/rotate`, admin.jwt)).status).toBe(201);
+    const rotated = await postJson(`/tokens/${service.id}/rotate`, admin.jwt);
+    expect(rotated.status).toBe(201);
+    const successor = ((await rotated.json()) as { id: string }).id;
 
     const events = await adminAudit(admin, { actor_id: admin.id });
     // Compared as a set: two events in the same millisecond have no defined order.
@@ -55,6 +57,7 @@ describe('every admin action is in the audit log', () => {
       ['user.reactivated', user.id],
       ['token.updated', service.id],
       ['token.rotated', service.id],
+      ['token.created', successor],
     ];
     expect(trail).toEqual(expected.map(([action, id]) => `${action} ${id}`).sort());
     for (const event of events)

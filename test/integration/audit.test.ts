@@ -70,18 +70,21 @@ describe('GET /audit — events for every mutation', () => {
 
     const events = await auditOf(user);
     // Events in the same millisecond have no defined order, so match each request to its event by action.
+    // A rotation starts the successor's trail with its own token.created.
     const expected = [
-      ['token.created', id],
-      ['token.updated', id],
-      ['token.revoked', id],
-      ['token.restored', id],
-      ['token.rotated', id],
-      ['token.deleted', rotated.id],
+      ['token.created', id, 0],
+      ['token.updated', id, 1],
+      ['token.revoked', id, 2],
+      ['token.restored', id, 3],
+      ['token.rotated', id, 4],
+      ['token.created', rotated.id, 4],
+      ['token.deleted', rotated.id, 5],
     ] as const;
     expect(events).toHaveLength(expected.length);
-    const byAction = new Map(events.map((e) => [e.action, e]));
-    expected.forEach(([action, targetId], i) => {
-      expect(byAction.get(action)).toMatchObject({
+    const byEvent = new Map(events.map((e) => [`${e.action} ${e.target.id}`, e]));
+    const byAction = new Map(events.filter((e) => e.target.id === id).map((e) => [e.action, e]));
+    expected.forEach(([action, targetId, i]) => {
+      expect(byEvent.get(`${action} ${targetId}`)).toMatchObject({
         target: { type: 'token', id: targetId },
         actor: { id: me, kind: 'user', token_id: null },
         owner_id: me,
@@ -95,7 +98,16 @@ describe('GET /audit — events for every mutation', () => {
       expect(Date.parse(events[i - 1]!.at)).toBeGreaterThanOrEqual(Date.parse(events[i]!.at));
     }
     expect(byAction.get('token.created')?.detail).toMatchObject({ name: 'audited', scopes: ['read'] });
-    expect(byAction.get('token.updated')?.detail).toMatchObject({ changed: ['description'] });
+    expect(byAction.get('token.updated')?.detail).toEqual({
+      changed: ['description'],
+      description: { from: null, to: 'now described' },
+    });
+    expect(byEvent.get(`token.created ${rotated.id}`)?.detail).toMatchObject({
+      name: 'audited',
+      scopes: ['read'],
+      rotated_from_id: id,
+      expires_at: rotated.expires_at,
+    });
     expect(byAction.get('token.revoked')?.detail).toMatchObject({ reason: 'user' });
     expect(byAction.get('token.rotated')?.detail).toMatchObject({ replaced_by: rotated.id });
     // Never a secret, whether the one from create or the one from rotate.
@@ -129,6 +141,19 @@ describe('GET /audit — events for every mutation', () => {
       'cli/2.1',
     ]);
     expect(events.at(-1)!.request_id).toBe('trace-4bf92f3577b34da6-1');
+  });
+
+  it('names changed fields as the API does, with what each was and became', async () => {
+    const user = await newUser();
+    const created = await createToken(user.jwt, { name: 'before' });
+    const res = await send(user, 'PATCH', `/tokens/${created.id}`, { name: 'after', expires_in_days: 40 });
+    const after = (await res.res.json()) as TokenBody;
+    const event = (await auditOf(user)).find((e) => e.action === 'token.updated')!;
+    expect(event.detail).toEqual({
+      changed: ['name', 'expires_at'],
+      name: { from: 'before', to: 'after' },
+      expires_at: { from: created.expires_at, to: after.expires_at },
+    });
   });
 
   it('shows times in details as ISO strings, like every other time in the API', async () => {
