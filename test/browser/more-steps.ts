@@ -6,6 +6,7 @@ import {
   apiAs,
   assertNoHorizontalScroll,
   devJwt,
+  gatewayStatus,
   type Kit,
   newPage,
   PHONE,
@@ -122,6 +123,45 @@ export async function adminRevocation(kit: Kit): Promise<void> {
       .count(),
     0,
   );
+  assert.deepEqual(problems, []);
+  await page.close();
+}
+
+/** Regenerate (rotate): confirm, see the new secret once; the old one stops, the new one works, both are listed. */
+export async function regenerate(kit: Kit): Promise<void> {
+  const { page, problems } = await newPage(kit);
+  await signIn(kit, page, unique('rotate'), 'member');
+  const jwt = await sessionJwt(kit);
+  const old = await apiAs(kit, jwt, 'POST', '/tokens', {
+    name: 'nightly backup',
+    description: 'the NAS job',
+  });
+  const oldSecret = old.body!.token as string;
+  assert.equal(await gatewayStatus(kit, oldSecret), 200);
+  await page.reload();
+  const rows = page.locator('#mine-list tbody tr', { hasText: 'nightly backup' });
+  await rows.getByRole('button', { name: 'Regenerate nightly backup' }).click();
+  const confirm = page.getByRole('alertdialog', { name: 'Regenerate this token?' });
+  await confirm.getByText('stops working immediately').waitFor();
+  await shot(page, 'rotate-01-confirm');
+  await confirm.getByRole('button', { name: 'Regenerate' }).click();
+  await page.getByRole('dialog', { name: 'Copy your token' }).waitFor();
+  await page.getByText('Token “nightly backup” regenerated.').waitFor();
+  const newSecret = await page.locator('#copy-value').inputValue();
+  assert.match(newSecret, /^pat_[0-9A-Za-z]{36}$/);
+  assert.notEqual(newSecret, oldSecret);
+  await shot(page, 'rotate-02-copy');
+  await page.getByRole('dialog', { name: 'Copy your token' }).getByRole('button', { name: 'Close' }).click();
+  assert.equal(await gatewayStatus(kit, oldSecret), 401);
+  assert.equal(await gatewayStatus(kit, newSecret), 200);
+  // The successor is Active with the same description; the retired one is Revoked, for good (no Restore).
+  const withStatus = (status: string) =>
+    rows.filter({ has: page.locator('td[data-label="Status"]', { hasText: new RegExp(`^${status}$`) }) });
+  await withStatus('Active').getByText('the NAS job').waitFor();
+  const retired = withStatus('Revoked');
+  await retired.waitFor();
+  assert.equal(await retired.getByRole('button', { name: /^(Restore|Regenerate)/ }).count(), 0);
+  assert.equal(await rows.count(), 2);
   assert.deepEqual(problems, []);
   await page.close();
 }

@@ -5,7 +5,14 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Page } from 'playwright-core';
 import { adminJourney } from './admin-steps';
-import { adminRevocation, crossOriginApp, keyboardUse, pagination, phoneLayout } from './more-steps';
+import {
+  adminRevocation,
+  crossOriginApp,
+  keyboardUse,
+  pagination,
+  phoneLayout,
+  regenerate,
+} from './more-steps';
 import {
   formMatchesServer,
   lateAnswers,
@@ -209,6 +216,10 @@ describe('keyboard', () => {
 
 describe('hundreds of tokens', () => {
   it('pages through them with Next and Previous', () => pagination(kit));
+});
+
+describe('regenerate', () => {
+  it('replaces a token with a new secret shown once; the old one stops at once', () => regenerate(kit));
 });
 
 describe('a token an admin revoked', () => {

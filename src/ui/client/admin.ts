@@ -151,7 +151,7 @@ function setupAdmin() {
       })),
     render: renderInventory,
   });
-  admin.saTokenActions = lifecycleActions('/admin/tokens/', admin.saTokens);
+  admin.saTokenActions = lifecycleActions('/admin/tokens/', admin.saTokens, true);
   admin.inventoryActions = lifecycleActions('/admin/tokens/', admin.inventory);
   $('#sa-token-create-btn').addEventListener('click', openServiceTokenForm);
   $('#sa-create-btn').addEventListener('click', () => {

@@ -146,8 +146,12 @@ function debounce(fn, ms) {
   };
 }
 
-/** Revoke, restore and delete, for the caller's own tokens (/tokens) or as an admin (/admin/tokens). */
-function lifecycleActions(base, list) {
+/**
+ * Revoke, restore and delete, for the caller's own tokens (/tokens) or as an admin (/admin/tokens); with rotate,
+ * also Regenerate (POST /tokens/{id}/rotate), for tokens whose new secret the caller may hold: their own, and an
+ * admin's service tokens.
+ */
+function lifecycleActions(base, list, rotate) {
   const path = (t, action) => base + encodeURIComponent(t.id) + (action ? '/' + action : '');
   async function run(t, opener, method, action, done, headers) {
     const result = await api(method, path(t, action), undefined, headers);
@@ -175,9 +179,23 @@ function lifecycleActions(base, list) {
         await run(t, opener, 'DELETE', '', 'Token “' + t.name + '” deleted.', { 'If-Match': '"' + t.updated_at + '"' });
       }
     },
+    async regenerate(t, opener) {
+      const message =
+        'A new token with the same name, description and scopes replaces “' + t.name + '”, which stops working ' +
+        'immediately. The new token gets the default expiration. You will see it once.';
+      if (!(await confirmAction('Regenerate this token?', message, 'Regenerate'))) return;
+      const result = await api('POST', '/tokens/' + encodeURIComponent(t.id) + '/rotate');
+      if (result.ok) toast('Token “' + t.name + '” regenerated.');
+      else toast(problemText(result), true);
+      await list.reload();
+      if (result.ok) showCopyDialog(result.body.token);
+      else refocus(opener);
+    },
     /** The buttons a token's status allows; the server checks again. */
     buttons(t, extra) {
       const buttons = extra ? extra.slice() : [];
+      // A revoked token cannot be rotated (409); an expired one can, which is how it comes back to life.
+      if (rotate && t.status !== 'revoked') buttons.push(['Regenerate', this.regenerate]);
       if (t.status === 'active') buttons.push(['Revoke', this.revoke]);
       if (canRestore(t)) buttons.push(['Restore', this.restore]);
       if (canDelete(t)) buttons.push(['Delete', this.remove, 'danger-outline']);

@@ -64,7 +64,7 @@ function setupMine() {
       api('GET', '/tokens?' + query({ status: $('#mine-status').value, q: $('#mine-q').value.trim(), limit: $('#mine-size').value, cursor })),
     render: renderMine,
   });
-  mine.actions = lifecycleActions('/tokens/', mine.list);
+  mine.actions = lifecycleActions('/tokens/', mine.list, true);
   $('#create-btn').addEventListener('click', openCreate);
   $('#mine-status').addEventListener('change', () => mine.list.reset());
   $('#mine-size').addEventListener('change', () => mine.list.reset());
