@@ -167,7 +167,8 @@ export const cursorSchema = z
   .openapi({ description: 'The `next_cursor` of the previous page.' });
 
 /** `?q=`: a case-insensitive search, in NFC as the names it searches are stored. */
-export const searchSchema = z.string().max(100).normalize('NFC');
+/** A search: trimmed (the UI trims too, so ` laptop` finds `laptop`), at most 100 characters. */
+export const searchSchema = z.string().trim().max(100).normalize('NFC');
 
 export const ListTokensQuery = z
   .object({

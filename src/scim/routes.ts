@@ -179,34 +179,38 @@ export function scimRoutes(): Hono<AppEnv> {
 
   scim.get('/Users', async (c) => {
     const filter = c.req.query('filter');
-    const startIndex = Math.max(1, Number.parseInt(c.req.query('startIndex') ?? '1', 10) || 1);
+    // Bounded, so that a huge startIndex is an empty page and not a number SQLite refuses.
+    const startIndex = Math.min(
+      2 ** 31,
+      Math.max(1, Number.parseInt(c.req.query('startIndex') ?? '1', 10) || 1),
+    );
     const count = Math.min(200, Math.max(0, Number.parseInt(c.req.query('count') ?? '100', 10) || 0));
-    let rows: PrincipalRow[];
+    let where = eq(principals.kind, 'user');
     if (filter) {
       const match = /^userName eq "([^"]{1,255})"$/i.exec(filter.trim());
       if (!match) return scimError(c, 400, 'Only `userName eq "…"` filters are supported.', 'invalidFilter');
       // userName is not case-exact (RFC 7643 §4.1.1): `ALICE` finds alice, so a provider can deprovision her.
-      rows = await c
-        .get('db')
-        .select()
-        .from(principals)
-        .where(and(eq(principals.kind, 'user'), sql`lower(${principals.subject}) = lower(${match[1]!})`))
-        .orderBy(principals.id)
-        .all();
-    } else {
-      rows = await c
-        .get('db')
-        .select()
-        .from(principals)
-        .where(eq(principals.kind, 'user'))
-        .orderBy(principals.id)
-        .all();
+      where = and(where, sql`lower(${principals.subject}) = lower(${match[1]!})`)!;
     }
-    const page = rows.slice(startIndex - 1, startIndex - 1 + count);
+    // One page read, not every user: a directory may hold many thousands.
+    const db = c.get('db');
+    const [total, page] = await Promise.all([
+      db.select({ n: sql<number>`count(*)` }).from(principals).where(where).get(),
+      count === 0
+        ? Promise.resolve([] as PrincipalRow[])
+        : db
+            .select()
+            .from(principals)
+            .where(where)
+            .orderBy(principals.id)
+            .limit(count)
+            .offset(startIndex - 1)
+            .all(),
+    ]);
     return c.body(
       JSON.stringify({
         schemas: [LIST_SCHEMA],
-        totalResults: rows.length,
+        totalResults: total?.n ?? 0,
         startIndex,
         itemsPerPage: page.length,
         Resources: page.map((r) => toScimUser(r, c.get('config').auth.adminValues, base(c))),

@@ -68,7 +68,13 @@ export function isUniqueViolation(error: unknown, column: string): boolean {
 
 export function nameTaken(): AppError {
   return conflict('name_taken', 'This owner already has a token with this name.', [
-    { field: 'name', code: 'duplicate', message: 'Names must be unique among the owner’s tokens.' },
+    {
+      field: 'name',
+      code: 'duplicate',
+      // Revoked tokens keep their names (they can be restored); deleting one frees its name.
+      message:
+        'Names must be unique among the owner’s tokens, revoked ones included (delete one to reuse its name).',
+    },
   ]);
 }
 

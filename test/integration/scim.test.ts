@@ -91,6 +91,27 @@ describe('GET /scim/v2/Users', () => {
     expect(upper.Resources.map((r) => r.id)).toEqual([user.id]);
   });
 
+  it('pages with startIndex and count, totalResults counting every user', async () => {
+    await knownUser();
+    await knownUser();
+    const all = await scimJson<ScimList & { itemsPerPage: number; startIndex: number }>(
+      await scim('/Users?count=200'),
+      200,
+    );
+    expect(all.totalResults).toBeGreaterThanOrEqual(2);
+    const ids = all.Resources.map((r) => r.id);
+    const second = await scimJson<ScimList & { itemsPerPage: number; startIndex: number }>(
+      await scim('/Users?startIndex=2&count=1'),
+      200,
+    );
+    expect(second).toMatchObject({ totalResults: all.totalResults, startIndex: 2, itemsPerPage: 1 });
+    expect(second.Resources.map((r) => r.id)).toEqual([ids[1]]);
+    const none = await scimJson<ScimList>(await scim('/Users?count=0'), 200);
+    expect(none).toMatchObject({ totalResults: all.totalResults, Resources: [] });
+    const beyond = await scimJson<ScimList>(await scim('/Users?startIndex=99999999999999999999'), 200);
+    expect(beyond).toMatchObject({ totalResults: all.totalResults, Resources: [] });
+  });
+
   it('lists users only, never service accounts', async () => {
     const admin = await knownUser('admin');
     await createServiceAccount(admin);

@@ -1,6 +1,7 @@
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import { bearer, call, createToken, dumpStorage, jwtFor } from '../helpers';
+import { del } from './admin-support';
 import {
   API,
   DAY_MS,
@@ -143,6 +144,20 @@ describe('POST /tokens — name uniqueness', () => {
     expect(problem.errors).toEqual([expect.objectContaining({ field: 'name', code: 'duplicate' })]);
     const list = await expectJson<{ data: TokenBody[] }>(await getWith('/tokens', user.jwt), 200);
     expect(list.data.map((t) => t.name)).toEqual(['Deploy Key']);
+  });
+
+  it('a revoked token keeps its name, and the refusal says so; deleting it frees the name', async () => {
+    const user = await newUser();
+    const old = await createToken(user.jwt, { name: 'CI' });
+    expect((await postJson(`/tokens/${old.id}/revoke`, user.jwt)).status).toBe(200);
+    const problem = await expectProblem(
+      await postJson('/tokens', user.jwt, { name: 'ci' }),
+      409,
+      'name_taken',
+    );
+    expect(problem.errors?.[0]?.message).toMatch(/revoked ones included.*delete one to reuse its name/);
+    expect((await del(`/tokens/${old.id}`, user.jwt)).status).toBe(204);
+    expect((await postJson('/tokens', user.jwt, { name: 'ci' })).status).toBe(201);
   });
 
   it('lets exactly one of two simultaneous creates with the same name win', async () => {

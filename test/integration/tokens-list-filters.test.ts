@@ -46,6 +46,9 @@ describe('GET /tokens — filters', () => {
     await createToken(user.jwt, { name: 'laptop' });
     const page = await listPage(user.jwt, `q=${encodeURIComponent('dEpLoY')}&sort=name`);
     expect(page.data.map((t) => t.name)).toEqual(['Deploy production', 'staging DEPLOY']);
+    // Spaces around the search are not part of it (the UI trims too); spaces inside are.
+    expect((await listPage(user.jwt, 'q=%20laptop%20')).data.map((t) => t.name)).toEqual(['laptop']);
+    expect((await listPage(user.jwt, 'q=y%20p')).data.map((t) => t.name)).toEqual(['Deploy production']);
   });
 
   it('treats %, _ and \\ in the search as literal characters', async () => {
