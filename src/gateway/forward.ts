@@ -239,6 +239,8 @@ export function upstreamHeaders(
       name.startsWith(IDENTITY_HEADER_PREFIX) ||
       name.startsWith('cf-') ||
       CLIENT_ADDRESS.has(name) ||
+      // Without the edge's address (off Cloudflare) the client's own claim is not passed on either.
+      (name === 'x-forwarded-for' && !forwarded.clientIp) ||
       // CGI, WSGI and Rack read `_` as `-`: `x_pat_user_id` would spoof `x-pat-user-id` there, `x_real_ip` claim
       // an address, `x_upstream_key` shadow an injected header.
       (name.includes('_') && spoofsWithUnderscores(name.replaceAll('_', '-'), route)) ||

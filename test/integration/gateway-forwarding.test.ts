@@ -207,6 +207,9 @@ describe('header hygiene', () => {
       headers: { ...bearer(created.token), 'cf-connecting-ip': '203.0.113.7', 'x-forwarded-for': '10.6.6.6' },
     });
     expect(upstream.only().headers.get('x-forwarded-for')).toBe('203.0.113.7');
+    // With no address from the edge, the client's claim is dropped, not passed on.
+    await call('/svc/rpc', { headers: { ...bearer(created.token), 'x-forwarded-for': '10.6.6.6' } });
+    expect(upstream.requests[1]!.headers.has('x-forwarded-for')).toBe(false);
   });
 
   it("does not pass on a client's own claims about its address (Forwarded, X-Real-IP and kin)", async () => {
