@@ -121,7 +121,7 @@ export function assertRouteHolds(match: RouteMatch, url: RoutedUrl, stripSegment
     .map((segment) => canonicalSegment(segment))
     .join('/')
     .replace(/;[^/]*/g, '');
-  const path = `${route.prefix.toLowerCase()}/${read}`;
+  const path = `${decodeFully(route.prefix).toLowerCase()}/${read}`;
   for (const nested of route.nested) {
     if (nested.host && nested.host !== url.host && nested.host !== url.hostname) continue;
     if (path === nested.prefix || path.startsWith(`${nested.prefix}/`))

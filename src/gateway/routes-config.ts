@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { decodeFully } from '../lib/percent';
 import { type CorsPolicy, compileCors, corsSchema } from './cors';
 
 // ROUTES: which requests the gateway proxies, where to, and how the token may arrive. One zod schema; a bad
@@ -210,11 +211,13 @@ export function compileRoutes(
       Number(Boolean(b.match.host)) - Number(Boolean(a.match.host)) || b.prefix.length - a.prefix.length,
   );
   // A route nested in another comes before it in this order, or it could never win a request the other matched.
+  // Prefixes compare as an upstream reads them (decoded, any case), like the paths assertRouteHolds checks.
+  const read = (prefix: string) => decodeFully(prefix).toLowerCase();
   for (const [index, route] of routes.entries()) {
-    const prefix = route.prefix.toLowerCase();
+    const prefix = read(route.prefix);
     for (const other of routes.slice(0, index)) {
       const host = other.match.host;
-      const otherPrefix = other.prefix.toLowerCase();
+      const otherPrefix = read(other.prefix);
       if (host && route.match.host && host !== route.match.host) continue;
       if (otherPrefix.length > prefix.length && otherPrefix.startsWith(`${prefix}/`))
         route.nested.push({ name: other.name, host, prefix: otherPrefix });

@@ -164,11 +164,13 @@ describe('parseConfig', () => {
         route('x-y-z', '/x/y/z'),
         route('x-y-on-k', '/x/y', 'k.test'),
         route('xy', '/xy'),
+        route('x-admin', '/x/%41dmin'),
       ]),
     });
     const nested = Object.fromEntries(config.routes.map((r) => [r.name, r.nested.map((n) => n.name).sort()]));
     expect(nested).toEqual({
-      x: ['x-y-on-h', 'x-y-on-k', 'x-y-z'],
+      x: ['x-admin', 'x-y-on-h', 'x-y-on-k', 'x-y-z'],
+      'x-admin': [],
       'x-y-on-h': [],
       'x-y-on-k': [],
       // On h.test the root route wins over every route without a host; only h.test's own longer prefix nests.
@@ -180,6 +182,12 @@ describe('parseConfig', () => {
       name: 'x-y-on-h',
       host: 'h.test',
       prefix: '/x/y',
+    });
+    // Compared as an upstream reads it: decoded and lower-cased.
+    expect(config.routes.find((r) => r.name === 'x')!.nested).toContainEqual({
+      name: 'x-admin',
+      host: undefined,
+      prefix: '/x/admin',
     });
   });
 
