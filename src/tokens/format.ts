@@ -80,15 +80,18 @@ export function tokenPattern(prefix: string): string {
   return `\\b${prefix}[0-9A-Za-z]{${BODY_LENGTH}}\\b`;
 }
 
-/** Anything shaped like a token of any prefix (a prefix ends in `_`, the body is base62): checksum not checked. */
-const TOKEN_SHAPE = new RegExp(`[0-9A-Za-z_]*_[0-9A-Za-z]{${BODY_LENGTH}}`, 'g');
+/**
+ * The body of anything shaped like a token of any prefix (a prefix ends in `_`, the body is base62; the checksum is
+ * not checked). Linear: no repetition before the `_`, so a long header cannot make it backtrack.
+ */
+const TOKEN_SHAPE = new RegExp(`_[0-9A-Za-z]{${BODY_LENGTH}}`, 'g');
 
 /**
- * Client-sent text the gateway keeps (a user agent in the audit log) with anything token-shaped replaced: a client
- * that pastes its token there must not get it stored.
+ * Client-sent text the gateway keeps (a user agent in the audit log) with every token-shaped body replaced
+ * (`pat_[redacted]`): a client that pastes its token there must not get it stored.
  */
 export function redactTokens(text: string): string {
-  return text.replace(TOKEN_SHAPE, '[redacted]');
+  return text.replace(TOKEN_SHAPE, '_[redacted]');
 }
 
 /** True when `text` holds something shaped like a token. */

@@ -135,9 +135,9 @@ describe('GET /audit — events for every mutation', () => {
     }
     const events = (await auditOf(user)).filter((e) => e.action === 'token.created');
     expect(events.map((e) => e.user_agent)).toEqual([
-      'cli/2.1 [redacted]',
-      'cli/2.1 [redacted]',
-      'cli/2.1 [redacted]',
+      'cli/2.1 pat_[redacted]',
+      'cli/2.1 pat_[redacted]',
+      'cli/2.1 pat_[redacted]',
       'cli/2.1',
     ]);
     expect(events.at(-1)!.request_id).toBe('trace-4bf92f3577b34da6-1');

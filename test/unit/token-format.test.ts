@@ -4,7 +4,9 @@ import {
   checksumChars,
   crc32,
   generateToken,
+  holdsTokenShape,
   isWellFormedToken,
+  redactTokens,
   tokenHint,
   tokenPattern,
 } from '../../src/tokens/format';
@@ -178,6 +180,19 @@ describe('tokenPattern', () => {
     expect(regex.test(`x${token}`)).toBe(false);
     expect(regex.test(`${token.slice(0, 20)}-${token.slice(21)}`)).toBe(false);
     expect(regex.test(`other_${token.slice(prefix.length)}`)).toBe(false);
+  });
+});
+
+describe('redactTokens and holdsTokenShape', () => {
+  it('replace the body of every token-shaped run, of any prefix, and nothing shorter', () => {
+    const a = generateToken('pat_');
+    const b = generateToken('acme_pat_');
+    expect(redactTokens(`tool/1 ${a} (${b}) x_${'A'.repeat(35)}`)).toBe(
+      `tool/1 pat_[redacted] (acme_pat_[redacted]) x_${'A'.repeat(35)}`,
+    );
+    expect(holdsTokenShape(`req-${a}`)).toBe(true);
+    expect(holdsTokenShape(`req-${a}`)).toBe(true); // a global pattern keeps no state between calls
+    expect(holdsTokenShape('trace-4bf92f3577b34da6a3ce929d0e0e4736')).toBe(false);
   });
 });
 
