@@ -33,19 +33,14 @@ export async function revokeToken(deps: ServiceDeps, actor: Principal, id: strin
     throw conflict('already_revoked', 'This token is already revoked.');
   }
   const reason = ctx.actor.id === row.ownerId ? 'user' : 'admin';
-  const updated: TokenRow = {
-    ...row,
-    revokedAt: now,
-    revokedBy: ctx.actor.id,
-    revokeReason: reason,
-    updatedAt: nextUpdatedAtAfter(row, now),
-  };
   // The guard and changes(): of concurrent revocations exactly one changes the row, writes the event and wins.
-  const [update] = await deps.db.batch([
+  // Revoking must work whatever changed meanwhile (an edit, say), so the answer is the row as written, not as read.
+  const [written] = await deps.db.batch([
     deps.db
       .update(tokens)
       .set({ revokedAt: now, revokedBy: ctx.actor.id, revokeReason: reason, updatedAt: nextUpdatedAt(now) })
-      .where(and(eq(tokens.id, id), isNull(tokens.revokedAt))),
+      .where(and(eq(tokens.id, id), isNull(tokens.revokedAt)))
+      .returning(),
     auditInsertIfChanged(
       deps.db,
       ctx,
@@ -59,7 +54,8 @@ export async function revokeToken(deps: ServiceDeps, actor: Principal, id: strin
       now,
     ),
   ]);
-  if (changedRows(update) === 0) throw conflict('already_revoked', 'This token is already revoked.');
+  const updated = written[0];
+  if (!updated) throw conflict('already_revoked', 'This token is already revoked.');
   await publish(deps, updated, owner, 'revoked');
   return updated;
 }

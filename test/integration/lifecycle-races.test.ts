@@ -183,6 +183,24 @@ describe('a restore racing another change', () => {
   });
 });
 
+describe('a revocation racing an edit', () => {
+  it('the revocation still wins, and answers with the token as written: the new name, the ETag D1 holds', async () => {
+    const { user, created } = await userWithToken();
+    const actor = await principalOf(user.subject);
+    const { deps } = interleaved(actor, () =>
+      patchJson(`/tokens/${created.id}`, user.jwt, { name: 'renamed meanwhile' }),
+    );
+    const revoked = await revokeToken(deps, actor, created.id);
+    const row = (await tokenRow(created.id))!;
+    expect(row).toMatchObject({ name: 'renamed meanwhile', revoke_reason: 'user' });
+    expect(revoked.name).toBe('renamed meanwhile');
+    expect(revoked.updatedAt).toBe(row.updated_at);
+    expect(revoked.revokedAt).toBe(row.revoked_at);
+    expect(await auditOf(created.id)).toEqual(['token.created', 'token.updated', 'token.revoked']);
+    expect((await currentUserWithPat(created.token)).status).toBe(401);
+  });
+});
+
 describe('a delete racing another change', () => {
   it('two deletes: one succeeds, the other gets 404, and one token.deleted is audited', async () => {
     const { user, created } = await userWithToken();
