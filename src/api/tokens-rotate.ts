@@ -4,7 +4,7 @@ import type { AppEnv } from '../env';
 import { managementAuth } from '../http/authenticate';
 import { rotateToken } from '../tokens/service';
 import { serviceDeps } from './deps';
-import { CREATED_HEADERS, createdHeaders } from './etag';
+import { CREATED_HEADERS, createdHeaders, IfMatchHeader, ifMatch } from './etag';
 import {
   CreatedToken,
   errorResponses,
@@ -39,10 +39,11 @@ const route = createRoute({
   tags: ['Tokens'],
   summary: 'Rotate a token',
   description:
-    'Issues a new secret with the same name, description and scopes; the old token is revoked (reason `rotated`) and the new one links to it through `rotated_from_id`. The body is optional.',
+    'Issues a new secret with the same name, description and scopes; the old token is revoked (reason `rotated`) and the new one links to it through `rotated_from_id`. The body is optional. With `If-Match`, only if nobody changed the token since (412 otherwise); a change that lands while the rotation runs is a 409 `token_changed`.',
   middleware: [managementAuth(), emptyBodyIsNone] as const,
   request: {
     params: TokenIdParam,
+    headers: IfMatchHeader,
     body: { required: false, content: { 'application/json': { schema: RotateTokenBody } } },
   },
   responses: {
@@ -51,7 +52,7 @@ const route = createRoute({
       description: 'The new token, with its secret shown once.',
       content: { 'application/json': { schema: CreatedToken } },
     },
-    ...errorResponses(400, 401, 403, 404, 409, 415, 422, 503),
+    ...errorResponses(400, 401, 403, 404, 409, 412, 415, 422, 503),
   },
 });
 
@@ -63,6 +64,7 @@ export function registerRotateToken(app: OpenAPIHono<AppEnv>) {
       c.get('caller').principal,
       c.req.valid('param').id,
       c.req.valid('json') ?? {},
+      ifMatch(c),
     );
     return c.json({ ...toTokenResource(row, deps.now), token }, 201, createdHeaders(row));
   });

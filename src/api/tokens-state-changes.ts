@@ -3,7 +3,7 @@ import type { AppEnv } from '../env';
 import { managementAuth } from '../http/authenticate';
 import { restoreToken, revokeToken } from '../tokens/service';
 import { serviceDeps } from './deps';
-import { ETAG_HEADER, tokenHeaders } from './etag';
+import { ETAG_HEADER, IfMatchHeader, ifMatch, tokenHeaders } from './etag';
 import { errorResponses, TokenIdParam, TokenResource, toTokenResource } from './schemas';
 
 // Revoke and restore: the two status flips, each a POST on the token (seed 003's Revoke and Restore buttons).
@@ -33,16 +33,16 @@ const restoreRoute = createRoute({
   tags: ['Tokens'],
   summary: 'Restore a revoked token',
   description:
-    'Makes a token revoked by its owner or an admin usable again if it has not expired (seed 003). Tokens revoked by rotation or a leak report cannot be restored.',
+    'Makes a token revoked by its owner or an admin usable again if it has not expired (seed 003). Tokens revoked by rotation or a leak report cannot be restored. With `If-Match`, only if nobody changed the token since (412 otherwise).',
   middleware: [managementAuth()] as const,
-  request: { params: TokenIdParam },
+  request: { params: TokenIdParam, headers: IfMatchHeader },
   responses: {
     200: {
       description: 'The restored token.',
       headers: ETAG_HEADER,
       content: { 'application/json': { schema: TokenResource } },
     },
-    ...errorResponses(400, 401, 403, 404, 409, 503),
+    ...errorResponses(400, 401, 403, 404, 409, 412, 503),
   },
 });
 
@@ -54,7 +54,7 @@ export function registerRevokeRestore(app: OpenAPIHono<AppEnv>) {
   });
   app.openapi(restoreRoute, async (c) => {
     const deps = serviceDeps(c);
-    const row = await restoreToken(deps, c.get('caller').principal, c.req.valid('param').id);
+    const row = await restoreToken(deps, c.get('caller').principal, c.req.valid('param').id, ifMatch(c));
     return c.json(toTokenResource(row, deps.now), 200, tokenHeaders(row));
   });
 }

@@ -3,7 +3,7 @@ import { auditInsertIfChanged } from '../audit';
 import type { Principal } from '../auth/principals';
 import { changedRows } from '../db/conditional';
 import { auditEvents, nextUpdatedAt, nextUpdatedAtAfter, type TokenRow, tokens } from '../db/schema';
-import { conflict } from '../errors';
+import { conflict, preconditionFailed } from '../errors';
 import {
   changedMeanwhile,
   isUniqueViolation,
@@ -60,9 +60,15 @@ export async function revokeToken(deps: ServiceDeps, actor: Principal, id: strin
   return updated;
 }
 
-export async function restoreToken(deps: ServiceDeps, actor: Principal, id: string) {
+export async function restoreToken(
+  deps: ServiceDeps,
+  actor: Principal,
+  id: string,
+  precondition?: (row: TokenRow) => boolean,
+) {
   const { now, ctx } = deps;
   const { row, owner } = await loadToken(deps, actor, id, 'restore');
+  if (precondition && !precondition(row)) throw preconditionFailed();
   if (row.revokedAt === null) throw conflict('not_revoked', 'Only a revoked token can be restored.');
   if (!RESTORABLE.has(row.revokeReason ?? '')) {
     throw conflict(

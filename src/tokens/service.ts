@@ -1,4 +1,4 @@
-import { and, eq, isNull, sql } from 'drizzle-orm';
+import { and, eq, sql } from 'drizzle-orm';
 import { auditInsertIfChanged } from '../audit';
 import type { Principal } from '../auth/principals';
 import type { Config } from '../config';
@@ -19,7 +19,7 @@ import {
 import { generateToken, tokenHint } from './format';
 import { hashToken } from './hash';
 import { defaultExpiration, type ExpirationInput, resolveExpiration } from './policy';
-import { countTokens } from './repository';
+import { countTokens, findToken } from './repository';
 import { tokenStatus } from './state';
 
 /** Column names as the API spells them, for audit details. */
@@ -277,11 +277,18 @@ export async function deleteToken(
   await publish(deps, row, owner, 'deleted');
 }
 
-export async function rotateToken(deps: ServiceDeps, actor: Principal, id: string, input: ExpirationInput) {
+export async function rotateToken(
+  deps: ServiceDeps,
+  actor: Principal,
+  id: string,
+  input: ExpirationInput,
+  precondition?: Precondition,
+) {
   const { config, now, ctx } = deps;
   const { row, owner } = await loadToken(deps, actor, id, 'rotate');
   if (row.revokedAt !== null)
     throw conflict('token_revoked', 'A revoked token cannot be rotated; restore it or create a new one.');
+  if (precondition && !precondition(row)) throw preconditionFailed();
   const resolved = resolveExpiration(config.policy.expiration, input, now);
   const expiresAt = resolved === undefined ? defaultExpiration(config.policy.expiration, now) : resolved;
   const scopes = (JSON.parse(row.scopes) as string[]).filter((s) =>
@@ -314,7 +321,9 @@ export async function rotateToken(deps: ServiceDeps, actor: Principal, id: strin
           revokeReason: 'rotated',
           updatedAt: nextUpdatedAt(now),
         })
-        .where(and(eq(tokens.id, id), isNull(tokens.revokedAt))),
+        // Only the row as read: the successor copies its name, description and scopes, which an edit meanwhile
+        // would have changed (and If-Match was checked against it).
+        .where(and(eq(tokens.id, id), unchangedSince(row))),
       insertIfPreviousChanged(deps.db, tokens, created.row),
       auditInsertIfChanged(
         deps.db,
@@ -347,8 +356,12 @@ export async function rotateToken(deps: ServiceDeps, actor: Principal, id: strin
       throw conflict('token_revoked', 'This token was rotated or revoked meanwhile.');
     throw error;
   }
-  if (changedRows(retire) === 0)
-    throw conflict('token_revoked', 'This token was rotated or revoked meanwhile.');
+  if (changedRows(retire) === 0) {
+    // Rotated or revoked meanwhile (one of two concurrent rotations lost), or edited: 409 either way.
+    if ((await findToken(deps.db, id))?.revokedAt != null)
+      throw conflict('token_revoked', 'This token was rotated or revoked meanwhile.');
+    await changedMeanwhile(deps, actor, id, 'rotate');
+  }
   await publish(deps, retired, owner, 'revoked');
   deps.waitUntil(publish(deps, created.row, owner));
   return created;

@@ -11,7 +11,14 @@ import type { ServiceDeps } from '../../src/tokens/access';
 import { hashToken } from '../../src/tokens/hash';
 import { republishOwnerTokens } from '../../src/tokens/owner-cache';
 import { findToken } from '../../src/tokens/repository';
-import { createToken, deleteToken, restoreToken, revokeToken, updateToken } from '../../src/tokens/service';
+import {
+  createToken,
+  deleteToken,
+  restoreToken,
+  revokeToken,
+  rotateToken,
+  updateToken,
+} from '../../src/tokens/service';
 import { bearer, call, jwtFor } from '../helpers';
 import { TEST_VARS } from '../vars';
 import {
@@ -198,6 +205,25 @@ describe('a revocation racing an edit', () => {
     expect(revoked.revokedAt).toBe(row.revoked_at);
     expect(await auditOf(created.id)).toEqual(['token.created', 'token.updated', 'token.revoked']);
     expect((await currentUserWithPat(created.token)).status).toBe(401);
+  });
+});
+
+describe('a rotation racing an edit', () => {
+  it('409 token_changed: no successor with the old name, and the edit stands', async () => {
+    const { user, created } = await userWithToken({ name: 'before' });
+    const actor = await principalOf(user.subject);
+    const { deps } = interleaved(actor, () =>
+      patchJson(`/tokens/${created.id}`, user.jwt, { name: 'after' }),
+    );
+    const error = await failure(rotateToken(deps, actor, created.id, {}));
+    expect([error.status, error.code]).toEqual([409, 'token_changed']);
+    expect(await tokenRow(created.id)).toMatchObject({ name: 'after', revoked_at: null });
+    const { results } = await env.DB.prepare('select id from tokens where rotated_from_id = ?')
+      .bind(created.id)
+      .all();
+    expect(results).toEqual([]);
+    expect(await auditOf(created.id)).toEqual(['token.created', 'token.updated']);
+    expect((await currentUserWithPat(created.token)).status).toBe(200);
   });
 });
 

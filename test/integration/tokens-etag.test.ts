@@ -165,4 +165,38 @@ describe('ETag and If-Match on tokens', () => {
     const { etag: current } = await etagOf(created.id, user.jwt);
     expect((await remove(`/admin/tokens/${created.id}`, admin.jwt, current)).status).toBe(204);
   });
+
+  it('a restore or a rotation with a stale ETag is 412 and changes nothing; with the current one it goes through', async () => {
+    const { user, created } = await userWithToken({ name: 'conditional' });
+    const admin = await knownUser('admin');
+    const post = (path: string, jwt: string, ifMatch: string) =>
+      call(API + path, { method: 'POST', headers: { ...bearer(jwt), 'If-Match': ifMatch } });
+    expect((await postJson(`/tokens/${created.id}/revoke`, user.jwt)).status).toBe(200);
+    const { etag: revoked } = await etagOf(created.id, user.jwt);
+    // Another tab edits it meanwhile: the tag this one holds is stale.
+    expect((await patch(created.id, user.jwt, { description: 'edited elsewhere' })).status).toBe(200);
+    for (const path of [`/tokens/${created.id}/restore`, `/admin/tokens/${created.id}/restore`]) {
+      const jwt = path.startsWith('/admin') ? admin.jwt : user.jwt;
+      await expectProblem(await post(path, jwt, revoked), 412, 'precondition_failed');
+    }
+    expect(await tokenRow(created.id)).toMatchObject({ revoke_reason: 'user' });
+    const { etag: current } = await etagOf(created.id, user.jwt);
+    const restored = await post(`/tokens/${created.id}/restore`, user.jwt, current);
+    expect(restored.status).toBe(200);
+    const live = restored.headers.get('ETag')!;
+
+    expect((await patch(created.id, user.jwt, { description: 'edited again' })).status).toBe(200);
+    await expectProblem(
+      await post(`/tokens/${created.id}/rotate`, user.jwt, live),
+      412,
+      'precondition_failed',
+    );
+    expect(await tokenRow(created.id)).toMatchObject({ revoked_at: null });
+    const list = await expectJson<{ data: TokenBody[] }>(await getWith('/tokens', user.jwt), 200);
+    expect(list.data).toHaveLength(1);
+    const { etag: now } = await etagOf(created.id, user.jwt);
+    const rotated = await post(`/tokens/${created.id}/rotate`, user.jwt, now);
+    expect(rotated.status).toBe(201);
+    expect(((await rotated.json()) as TokenBody).description).toBe('edited again');
+  });
 });

@@ -115,21 +115,22 @@ const idParam = z.object({
     .max(64)
     .openapi({ param: { name: 'id', in: 'path' } }),
 });
-const actionRoute = (path: string, summary: string) =>
+/** Revoke and restore; a restore honours If-Match (a revocation must always work, so it takes none). */
+const actionRoute = (path: string, summary: string, conditional: boolean) =>
   createRoute({
     method: 'post',
     path,
     tags: ['Admin'],
     summary,
     middleware: [managementAuth(), requireAdmin] as const,
-    request: { params: idParam },
+    request: { params: idParam, headers: conditional ? IfMatchHeader : z.object({}) },
     responses: {
       200: {
         description: 'The token.',
         headers: ETAG_HEADER,
         content: { 'application/json': { schema: AdminToken } },
       },
-      ...errorResponses(401, 403, 404, 409, 503),
+      ...errorResponses(401, 403, 404, 409, ...(conditional ? [412] : []), 503),
     },
   });
 const deleteRoute = createRoute({
@@ -207,14 +208,16 @@ export function registerAdminTokens(app: OpenAPIHono<AppEnv>) {
   });
 
   // Aliases of /tokens/{id}/revoke|restore and DELETE /tokens/{id}, answering with the owner attached.
-  for (const [action, run] of [
-    ['revoke', revokeToken],
-    ['restore', restoreToken],
-  ] as const) {
+  for (const action of ['revoke', 'restore'] as const) {
     const summary = action === 'revoke' ? 'Revoke any token' : 'Restore any token';
-    app.openapi(actionRoute(`/admin/tokens/{id}/${action}`, summary), async (c) => {
+    app.openapi(actionRoute(`/admin/tokens/{id}/${action}`, summary, action === 'restore'), async (c) => {
       const deps = serviceDeps(c);
-      const row = await run(deps, c.get('caller').principal, c.req.valid('param').id);
+      const { principal } = c.get('caller');
+      const id = c.req.valid('param').id;
+      const row =
+        action === 'revoke'
+          ? await revokeToken(deps, principal, id)
+          : await restoreToken(deps, principal, id, ifMatch(c));
       const [resource] = await withOwners(deps.db, [row], deps.now);
       return c.json(resource!, 200, tokenHeaders(row));
     });

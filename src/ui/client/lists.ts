@@ -146,6 +146,9 @@ function debounce(fn, ms) {
   };
 }
 
+/** If-Match for the token as the list shows it. */
+const ifShown = (t) => ({ 'If-Match': '"' + t.updated_at + '"' });
+
 /**
  * Revoke, restore and delete, for the caller's own tokens (/tokens) or as an admin (/admin/tokens); with rotate,
  * also Regenerate (POST /tokens/{id}/rotate), for tokens whose new secret the caller may hold: their own, and an
@@ -167,7 +170,8 @@ function lifecycleActions(base, list, rotate) {
         await run(t, opener, 'POST', 'revoke', 'Token “' + t.name + '” revoked.');
       }
     },
-    restore: (t, opener) => run(t, opener, 'POST', 'restore', 'Token “' + t.name + '” restored.'),
+    // Only the token as shown: if it changed meanwhile (in another tab, say), nothing happens and the toast says so.
+    restore: (t, opener) => run(t, opener, 'POST', 'restore', 'Token “' + t.name + '” restored.', ifShown(t)),
     async remove(t, opener) {
       const message =
         t.type === 'service'
@@ -176,7 +180,7 @@ function lifecycleActions(base, list, rotate) {
       // Seed 001's message and Proceed/Cancel, with seed 002's typed confirmation: deletion cannot be undone.
       if (await confirmAction('Delete “' + t.name + '”?', message, 'Proceed', 'DELETE')) {
         // Only the token as shown: if it changed meanwhile (restored elsewhere, say), nothing is deleted.
-        await run(t, opener, 'DELETE', '', 'Token “' + t.name + '” deleted.', { 'If-Match': '"' + t.updated_at + '"' });
+        await run(t, opener, 'DELETE', '', 'Token “' + t.name + '” deleted.', ifShown(t));
       }
     },
     async regenerate(t, opener) {
@@ -184,7 +188,7 @@ function lifecycleActions(base, list, rotate) {
         'A new token with the same name, description and scopes replaces “' + t.name + '”, which stops working ' +
         'immediately. The new token gets the default expiration. You will see it once.';
       if (!(await confirmAction('Regenerate this token?', message, 'Regenerate'))) return;
-      const result = await api('POST', '/tokens/' + encodeURIComponent(t.id) + '/rotate');
+      const result = await api('POST', '/tokens/' + encodeURIComponent(t.id) + '/rotate', undefined, ifShown(t));
       if (result.ok) toast('Token “' + t.name + '” regenerated.');
       else toast(problemText(result), true);
       await list.reload();
