@@ -47,8 +47,11 @@ export interface LoadTicket {
 const loads = new Map<string, Load<unknown>>();
 /** Callers that queued behind a load in flight for a fresh one (for benchmarks and tests). */
 export const loadStats = { queued: 0 };
-/** A load older than this (ms) is not joined: storage is slow or stuck, so ask again. */
-const JOIN_WINDOW_MS = 5_000;
+/**
+ * A load older than `joinWindowMs` is not joined: storage is slow or stuck, so ask again. A fresh caller queued
+ * behind a load waits for it no longer than that either. (Mutable for tests.)
+ */
+export const loadLimits = { joinWindowMs: 5_000 };
 const LOAD_KINDS = ['miss:', 'kv:', 'd1:'] as const;
 
 /**
@@ -57,7 +60,8 @@ const LOAD_KINDS = ['miss:', 'kv:', 'd1:'] as const;
  * With `fresh`, the answer must come from a read that began after this call (a strict route: a revocation made
  * elsewhere just before the request must count). A load already in flight may have read before it, so the caller
  * queues behind it instead: every fresh caller that arrives during one load shares the single load that starts
- * when it settles. Storage then sees at most one read per hash at a time, and the wait is at most two reads.
+ * when it settles. Storage then sees at most one read per hash at a time, and the wait is at most two reads (or,
+ * behind a read that hangs, the join window and one read).
  */
 export function sharedLoad<T>(
   kind: (typeof LOAD_KINDS)[number],
@@ -69,7 +73,7 @@ export function sharedLoad<T>(
 ): Promise<T> {
   const key = kind + hash;
   const current = loads.get(key) as Load<T> | undefined;
-  if (current && now - current.since < JOIN_WINDOW_MS) {
+  if (current && now - current.since < loadLimits.joinWindowMs) {
     if (!fresh) return current.promise;
     loadStats.queued++;
     if (!current.next) current.next = queuedLoad(key, current, now, waitUntil, start);
@@ -95,11 +99,8 @@ function queuedLoad<T>(
   start: (ticket: LoadTicket) => Promise<T>,
 ): Load<T> {
   const load: Load<T> = { promise: Promise.resolve(undefined as T), since: now, stale: false };
-  load.promise = previous.promise
-    .then(
-      () => {},
-      () => {},
-    )
+  // A previous load that hangs is not waited for past the join window: this one then reads on its own.
+  load.promise = settledOrAfter(previous.promise, loadLimits.joinWindowMs - (now - previous.since))
     .then(() => {
       // Joinable from now on, unless a newer load took the key meanwhile (the previous one was replaced or
       // invalidated and a request started another): then this one runs on its own, and, out of reach of a
@@ -113,6 +114,19 @@ function queuedLoad<T>(
     });
   waitUntil(load.promise.catch(() => {}));
   return load;
+}
+
+/** Resolves when `promise` settles (either way) or after `ms`, whichever comes first. */
+function settledOrAfter(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const after = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, Math.max(0, ms));
+  });
+  const settled = promise.then(
+    () => {},
+    () => {},
+  );
+  return Promise.race([settled, after]).finally(() => clearTimeout(timer));
 }
 
 /** Loads in flight for this hash are neither joined any more nor cached when they finish. */

@@ -1,6 +1,6 @@
 import { env } from 'cloudflare:workers';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { loadStats, resetIsolateCache } from '../../src/auth/token-cache';
+import { loadLimits, loadStats, resetIsolateCache } from '../../src/auth/token-cache';
 import { getConfig } from '../../src/config';
 import { generateToken } from '../../src/tokens/format';
 import { hashToken } from '../../src/tokens/hash';
@@ -278,6 +278,29 @@ describe('storage reads', () => {
     read.release();
     await expectProblem(await first, 503, 'unavailable');
     expect((await second).status).toBe(200);
+  });
+});
+
+describe('a strict request behind a D1 read that hangs', () => {
+  afterEach(() => {
+    loadLimits.joinWindowMs = 5_000;
+  });
+
+  it('waits no longer than the join window, then reads D1 itself', async () => {
+    loadLimits.joinWindowMs = 300;
+    const { created } = await userWithToken();
+    fakeUpstream();
+    const read = await holdFirstTokenRead(created.token);
+    const first = rpc(created.token, '/strict');
+    await vi.waitFor(() => expect(read.held).toBe(true));
+    const queued = loadStats.queued;
+    const second = rpc(created.token, '/strict');
+    await vi.waitFor(() => expect(loadStats.queued).toBe(queued + 1));
+    // The first read never comes back while the second is answered from its own.
+    expect((await second).status).toBe(200);
+    expect(read.held).toBe(true);
+    read.release();
+    expect((await first).status).toBe(200);
   });
 });
 
