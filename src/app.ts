@@ -93,7 +93,7 @@ export function createApp(): OpenAPIHono<AppEnv> {
       const methods = METHODS.filter((m) => listed.includes(m));
       const pattern = path.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\{[^}]+\}/g, '[^/]+');
       return {
-        pattern: new RegExp(`^${pattern}/?$`),
+        pattern: new RegExp(`^${pattern}$`),
         allow: methods.join(', '),
         templated: path.includes('{'),
       };

@@ -153,7 +153,6 @@ async function callerFromPat(c: Context<AppEnv>, pat: string): Promise<Caller> {
   const row = await db.select().from(principals).where(eq(principals.id, result.state.owner.id)).get();
   // The row is read now; the token's record may be a cached copy from before a deactivation made elsewhere.
   if (!row || (!row.active && result.state.type === 'personal')) throw invalidPat();
-  noteUse({ db, waitUntil }, config.lastUsedIntervalMs, result.state.id, ip, now);
   return { principal: toPrincipal(row), via: 'pat', tokenId: result.state.id };
 }
 
@@ -203,6 +202,12 @@ export function managementAuth(options: { allowPat?: boolean } = {}): Middleware
         'pat_not_allowed',
         'Personal access tokens cannot manage tokens here; sign in with your identity provider.',
       );
+    }
+    // A PAT that was let in counts as used (a refused request does not, as on the gateway).
+    if (caller.tokenId !== null) {
+      const waitUntil = (p: Promise<unknown>) => c.executionCtx.waitUntil(p);
+      const ip = c.req.header('cf-connecting-ip') ?? null;
+      noteUse({ db: c.get('db'), waitUntil }, config.lastUsedIntervalMs, caller.tokenId, ip, Date.now());
     }
     c.set('caller', caller);
     c.set(

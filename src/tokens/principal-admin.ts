@@ -186,7 +186,9 @@ export async function updateUser(
   const user = await loadPrincipal(deps, id, 'user');
   const active = input.active !== undefined && input.active !== user.active ? input.active : undefined;
   const role = input.role !== undefined && input.role !== user.role ? input.role : undefined;
-  if (active === undefined && role === undefined) return user;
+  // A role stated here dates the claims even when it is the stored one: a JWT issued before must not change it.
+  const datesClaims = input.role !== undefined;
+  if (active === undefined && role === undefined && !datesClaims) return user;
   const event = (action: string, detail: Record<string, unknown>) =>
     auditInsert(
       db,
@@ -199,13 +201,15 @@ export async function updateUser(
       .update(principals)
       .set({
         ...(active === undefined ? {} : { active }),
-        ...(role === undefined ? {} : { role, claimsIssuedAt: now }),
-        updatedAt: now,
+        ...(role === undefined ? {} : { role }),
+        ...(datesClaims ? { claimsIssuedAt: now } : {}),
+        ...(active === undefined && role === undefined ? {} : { updatedAt: now }),
       })
       .where(eq(principals.id, id)),
     ...(active === undefined ? [] : [event(active ? 'user.reactivated' : 'user.deactivated', {})]),
     ...(role === undefined ? [] : [event('user.role_changed', { from: user.role, to: role })]),
   ]);
+  if (active === undefined && role === undefined) return user;
   const updated = {
     ...user,
     ...(active === undefined ? {} : { active }),

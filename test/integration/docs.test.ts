@@ -333,6 +333,9 @@ describe('unknown paths', () => {
     expect((await expectJson<TokenBody>(await getWith(`/tokens/${created.id}`, user.jwt), 200)).name).toBe(
       created.name,
     );
+    // A trailing slash is another path, which the API does not have: 404, not a 405 refusing an allowed method.
+    for (const path of ['/tokens/', '/currentuser/'])
+      await expectProblem(await call(API + path, { headers: bearer(user.jwt) }), 404, 'not_found');
     // HEAD, which Allow lists wherever GET is, works.
     expect(
       (await call(`${API}/tokens/${created.id}`, { method: 'HEAD', headers: bearer(user.jwt) })).status,

@@ -342,6 +342,23 @@ describe('last used', () => {
     });
   });
 
+  it('a PAT refused by the management API (pat_not_allowed) does not count as a use', async () => {
+    const { created } = await userWithToken();
+    const res = await call(`${API}/tokens`, {
+      method: 'POST',
+      headers: { 'x-pat': created.token, 'cf-connecting-ip': '198.51.100.66' },
+      json: { name: 'nope' },
+    });
+    await expectProblem(res, 403, 'pat_not_allowed');
+    // A use that is let in, afterwards, is recorded: so the write path works and the refusal wrote nothing.
+    await call(`${API}/currentuser`, {
+      headers: { 'x-pat': created.token, 'cf-connecting-ip': '198.51.100.9' },
+    });
+    await eventually(async () =>
+      expect(await tokenRow(created.id)).toMatchObject({ last_used_ip: '198.51.100.9' }),
+    );
+  });
+
   it('a refused request does not count as use', async () => {
     const { created } = await userWithToken({ scopes: ['read'] });
     fakeUpstream();

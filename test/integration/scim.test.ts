@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { fakeUpstream } from '../gateway-support';
-import { bearer, call, createToken, jwtFor } from '../helpers';
+import { bearer, call, createToken, jwtFor, uniqueUser } from '../helpers';
 import {
   adminAudit,
   createServiceAccount,
@@ -308,6 +308,30 @@ describe('SCIM roles', () => {
     const admin = await knownUser('admin');
     const events = await adminAudit(admin, { target_id: user.id, action: 'user.role_changed' });
     expect(events.map((e) => e.detail)).toEqual([{ from: 'admin', to: 'member', via: 'scim' }]);
+  });
+
+  it('a role stated that equals the stored one still outranks an older JWT', async () => {
+    const nowS = Math.floor(Date.now() / 1000);
+    // The stored claims come from a JWT of 100 s ago; an admin JWT of 50 s ago has not been used yet.
+    const subject = uniqueUser();
+    const first = await jwtFor(subject, { role: 'member', issuedAt: nowS - 100 });
+    const user = {
+      subject,
+      ...(await expectJson<{ id: string }>(await getWith('/currentuser', first), 200)),
+    };
+    const olderAdmin = await jwtFor(user.subject, { role: 'admin', issuedAt: nowS - 50 });
+    const res = await patch(user.id, rolesOp('replace', 'roles', []));
+    expect((await scimJson<ScimUser>(res, 200)).roles).toEqual([]);
+    await expectProblem(await getWith('/admin/users', olderAdmin), 403, 'admin_required');
+    expect((await expectJson<{ role: string }>(await getWith('/currentuser', olderAdmin), 200)).role).toBe(
+      'member',
+    );
+    // Nothing changed, so nothing is audited.
+    const events = await adminAudit(await knownUser('admin'), {
+      target_id: user.id,
+      action: 'user.role_changed',
+    });
+    expect(events).toEqual([]);
   });
 
   it('adding an admin value promotes a member; adding another value changes nothing', async () => {
