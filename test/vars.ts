@@ -111,6 +111,13 @@ export const TEST_ROUTES = [
     strip_prefix: false,
     scopes: ['admin'],
   },
+  // Per-method scopes where DELETE needs more than the other writes.
+  {
+    name: 'del-admin',
+    match: { path_prefix: '/del-admin' },
+    upstream: { url: 'http://upstream.test/' },
+    scopes: { GET: ['read'], DELETE: ['admin'], '*': ['write'] },
+  },
   {
     name: 'admin-only',
     match: { path_prefix: '/admin-only' },

@@ -113,8 +113,19 @@ function auditFailure(
 const METHOD_OVERRIDES = new Set(['x-http-method-override', 'x-http-method', 'x-method-override']);
 
 /**
+ * A query parameter an upstream may read as `_method`: names arrive decoded here (`%5Fmethod` too), PHP reads `.` and
+ * a space in a name as `_` and `_method[]` as the same field, and the case is compared loosely.
+ */
+function isMethodParameter(name: string): boolean {
+  const read = name.toLowerCase().replace(/[. ]/g, '_');
+  return read === '_method' || read.startsWith('_method[');
+}
+
+/**
  * The scopes a request needs: its method's, and those of every method it asks the upstream to run instead (a
- * method-override header, or `_method` in the query), so a `read` token's GET cannot become a DELETE upstream.
+ * method-override header, or `_method` in the query), so a `read` token's GET cannot become a DELETE upstream. A
+ * value listing several (`DELETE, POST`: two fields joined) needs all of theirs, whichever one the upstream takes.
+ * A `_method` in a form body is not read (the body streams through unread): see README.
  */
 function scopesFor(route: Route, method: string, headers: HeaderList, search: string): string[] {
   let needed = requiredScopes(route, method);
@@ -123,11 +134,15 @@ function scopesFor(route: Route, method: string, headers: HeaderList, search: st
   for (const [name, value] of headers)
     if (METHOD_OVERRIDES.has(name) || (name.includes('_') && METHOD_OVERRIDES.has(name.replaceAll('_', '-'))))
       overrides.push(value);
-  if (search.includes('_method')) overrides.push(...new URLSearchParams(search).getAll('_method'));
-  for (const override of overrides) {
-    const extra = requiredScopes(route, override.trim().toUpperCase());
-    if (extra.some((scope) => !needed.includes(scope))) needed = [...new Set([...needed, ...extra])];
-  }
+  // Parsed only when the query could name one: it holds `method` in some case, or an escape.
+  if (search.length > 1 && (search.includes('%') || search.toLowerCase().includes('method')))
+    for (const [name, value] of new URLSearchParams(search))
+      if (isMethodParameter(name)) overrides.push(value);
+  for (const override of overrides)
+    for (const part of override.split(',')) {
+      const extra = requiredScopes(route, part.trim().toUpperCase());
+      if (extra.some((scope) => !needed.includes(scope))) needed = [...new Set([...needed, ...extra])];
+    }
   return needed;
 }
 

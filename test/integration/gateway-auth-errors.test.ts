@@ -138,6 +138,14 @@ describe('scopes', () => {
       ['/svc/items/1', { x_http_method_override: 'DELETE' }],
       ['/svc/items/1?_method=DELETE', {}],
       ['/svc/items/1?a=1&_method=get&_method=delete', {}],
+      // Spellings a framework decodes or PHP rewrites to `_method`.
+      ['/svc/items/1?%5Fmethod=DELETE', {}],
+      ['/svc/items/1?%5fmethod=DELETE', {}],
+      ['/svc/items/1?_%6Dethod=DELETE', {}],
+      ['/svc/items/1?.method=DELETE', {}],
+      ['/svc/items/1?_METHOD=delete', {}],
+      ['/svc/items/1?_method[]=DELETE', {}],
+      ['/svc/items/1?_method=GET%2CDELETE', {}],
     ] as const) {
       const res = await call(path, { headers: { ...bearer(reader.token), ...headers } });
       const problem = await expectProblem(res, 403, 'insufficient_scope');
@@ -149,6 +157,15 @@ describe('scopes', () => {
     expect((await call('/svc/items/1', { headers: { ...bearer(writer.token), ...overridden } })).status).toBe(
       200,
     );
+    // Two override fields arrive joined: each method named needs its scopes (Express takes the first).
+    const twice = new Headers(bearer(writer.token));
+    twice.append('X-HTTP-Method-Override', 'DELETE');
+    twice.append('X-HTTP-Method-Override', 'POST');
+    const joined = await call('/del-admin/items/1', { method: 'POST', headers: twice });
+    expect((await expectProblem(joined, 403, 'insufficient_scope')).required_scopes).toEqual([
+      'write',
+      'admin',
+    ]);
     const sameMethod = { 'X-HTTP-Method-Override': 'GET' };
     expect((await call('/svc/items/1', { headers: { ...bearer(reader.token), ...sameMethod } })).status).toBe(
       200,
