@@ -1,5 +1,5 @@
 import { AppError } from '../errors';
-import { decodeFully } from '../lib/percent';
+import { decodeFully, decodeLookalikes } from '../lib/percent';
 import { echoUpstream } from './echo';
 import type { Extraction, HeaderList } from './extract';
 import { IDENTITY_HEADER_PREFIX } from './identity';
@@ -131,9 +131,21 @@ export function assertRouteHolds(match: RouteMatch, url: RoutedUrl, stripSegment
   }
 }
 
-function canonicalSegment(segment: string): string {
+/**
+ * A path segment as a lenient upstream may read it: without `;parameters`, decoded (with the lookalikes the path
+ * check knows, when escapes are left after the ASCII ones: IIS `%u`, overlong UTF-8, NFKC), `\` as `/`, lower-cased,
+ * and without the trailing dots and spaces IIS and Windows drop.
+ */
+export function canonicalSegment(segment: string): string {
   const bare = segment.includes(';') ? segment.slice(0, segment.indexOf(';')) : segment;
-  return decodeFully(bare).replaceAll('\\', '/').toLowerCase();
+  let read = decodeFully(bare);
+  if (read.includes('%')) read = decodeLookalikes(bare);
+  return read
+    .replaceAll('\\', '/')
+    .toLowerCase()
+    .split('/')
+    .map((part) => part.replace(/[. ]+$/, ''))
+    .join('/');
 }
 
 /**

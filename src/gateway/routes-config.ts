@@ -210,15 +210,23 @@ export function compileRoutes(
     (a, b) =>
       Number(Boolean(b.match.host)) - Number(Boolean(a.match.host)) || b.prefix.length - a.prefix.length,
   );
-  // A route nested in another comes before it in this order, or it could never win a request the other matched.
-  // Prefixes compare as an upstream reads them (decoded, any case), like the paths assertRouteHolds checks.
+  // Which route an upstream's reading of a path belongs to: prefixes compared as the upstream reads them (decoded, any
+  // case, as assertRouteHolds reads paths), host-bound routes first, then the longest. A route nested in another
+  // comes before it in that order; one after it could never win a request the other matched.
   const read = (prefix: string) => decodeFully(prefix).toLowerCase();
-  for (const [index, route] of routes.entries()) {
+  const byReading = [...routes].sort(
+    (a, b) =>
+      Number(Boolean(b.match.host)) - Number(Boolean(a.match.host)) ||
+      read(b.prefix).length - read(a.prefix).length,
+  );
+  // Hosts with and without a port can match the same request (`h.test` matches `h.test:8443`).
+  const hostname = (host: string) => host.replace(/:\d+$/, '');
+  for (const [index, route] of byReading.entries()) {
     const prefix = read(route.prefix);
-    for (const other of routes.slice(0, index)) {
+    for (const other of byReading.slice(0, index)) {
       const host = other.match.host;
       const otherPrefix = read(other.prefix);
-      if (host && route.match.host && host !== route.match.host) continue;
+      if (host && route.match.host && hostname(host) !== hostname(route.match.host)) continue;
       if (otherPrefix.length > prefix.length && otherPrefix.startsWith(`${prefix}/`))
         route.nested.push({ name: other.name, host, prefix: otherPrefix });
     }

@@ -63,6 +63,14 @@ describe('nested routes', () => {
       '/nest/Admin;jsessionid=1/users',
       '/nest/Admin%3Bx/users',
       '/nest/Admin%5Cusers',
+      // Lookalikes (IIS %u, overlong UTF-8, full-width), and the trailing dots and spaces IIS drops.
+      '/nest/%u0041dmin/users',
+      '/nest/%C1%81dmin/users',
+      '/nest/%EF%BC%A1dmin/users',
+      '/nest/%25EF%25BC%25A1dmin/users',
+      '/nest/Admin./users',
+      '/nest/Admin%20/users',
+      '/nest/Admin.%20./users',
     ]) {
       await expectProblem(await call(path, { headers: bearer(created.token) }), 400, 'invalid_path');
     }

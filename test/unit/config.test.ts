@@ -165,16 +165,27 @@ describe('parseConfig', () => {
         route('x-y-on-k', '/x/y', 'k.test'),
         route('xy', '/xy'),
         route('x-admin', '/x/%41dmin'),
+        route('rpc-on-h-port', '/rpc', 'h.test:8443'),
+        route('rpc-admin-on-h', '/rpc/admin', 'h.test'),
+        route('encoded-parent', '/%71'),
+        route('q-ab', '/q/ab'),
       ]),
     });
     const nested = Object.fromEntries(config.routes.map((r) => [r.name, r.nested.map((n) => n.name).sort()]));
     expect(nested).toEqual({
       x: ['x-admin', 'x-y-on-h', 'x-y-on-k', 'x-y-z'],
       'x-admin': [],
+      // h.test matches requests to h.test:8443 too.
+      'rpc-on-h-port': ['rpc-admin-on-h'],
+      'rpc-admin-on-h': [],
+      // Its prefix reads as /q, shorter than /q/ab, though it is written longer.
+      'encoded-parent': ['q-ab'],
+      'q-ab': [],
       'x-y-on-h': [],
       'x-y-on-k': [],
-      // On h.test the root route wins over every route without a host; only h.test's own longer prefix nests.
-      'root-on-h': ['x-y-on-h'],
+      // On h.test the root route wins over every route without a host; only the longer prefixes on h.test (with
+      // or without a port; the port is checked per request) nest.
+      'root-on-h': ['rpc-admin-on-h', 'rpc-on-h-port', 'x-y-on-h'],
       'x-y-z': [],
       xy: [],
     });
