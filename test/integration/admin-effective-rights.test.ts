@@ -96,7 +96,9 @@ describe('a lowered role cuts the scopes on the next use', () => {
     expect((await expectJson<{ role: string }>(await getWith('/currentuser', skewed), 200)).role).toBe(
       'admin',
     );
-    const demoted = await jwtFor(user.subject, { role: 'member', issuedAt: now + 1 });
+    // Dated a minute ahead too, so it counts as issued when it arrives, after the skewed one, however slow the
+    // machine (with `now + 1` a run that crossed the next second saw it as older than the first call).
+    const demoted = await jwtFor(user.subject, { role: 'member', issuedAt: now + 60 });
     expect((await expectJson<{ role: string }>(await getWith('/currentuser', demoted), 200)).role).toBe(
       'member',
     );
