@@ -68,7 +68,7 @@ function roleFrom(payload: JWTPayload, auth: Config['auth']): Role {
 }
 
 /** A display claim (name, email): trimmed, control characters and lone surrogates dropped, bounded. */
-const text = (value: unknown, max: number) => {
+export const displayText = (value: unknown, max: number) => {
   if (typeof value !== 'string') return null;
   const clean = value
     .replace(/\p{Cc}/gu, '')
@@ -145,8 +145,8 @@ export async function verifyManagementJwt(jwt: string, auth: Config['auth']): Pr
   }
   return {
     subject,
-    name: text(payload.name, 200),
-    email: text(payload.email, 320),
+    name: displayText(payload.name, 200),
+    email: displayText(payload.email, 320),
     role: roleFrom(payload, auth),
     issuedAt: typeof payload.iat === 'number' && Number.isFinite(payload.iat) ? payload.iat * 1000 : null,
   };

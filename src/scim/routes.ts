@@ -3,15 +3,17 @@ import type { Context } from 'hono';
 import { Hono } from 'hono';
 import { z } from 'zod';
 import { serviceDeps } from '../api/deps';
+import { displayText } from '../auth/jwt';
 import type { Role } from '../config';
 import { type PrincipalRow, principals } from '../db/schema';
 import type { AppEnv } from '../env';
 import { requestContext } from '../http/authenticate';
+import { hasControlCharacter } from '../lib/control-chars';
 import { secretsEqual } from '../lib/timing-safe';
-import { updateUser } from '../tokens/principal-admin';
+import { provisionUser, updateUser } from '../tokens/principal-admin';
 
-// A SCIM 2.0 subset (RFC 7643/7644) so an identity provider can deprovision users and change their role: list
-// (with `userName eq "…"`), get, PATCH `active` and `roles`, PUT a User with them. Deactivating a user here stops
+// A SCIM 2.0 subset (RFC 7643/7644) so an identity provider can provision and deprovision users and change their
+// role: list (with `userName eq "…"`), get, POST a User, PATCH `active` and `roles`, PUT a User with them. Deactivating a user here stops
 // their personal tokens exactly as the admin API does; lowering the role narrows them on their next use.
 // Authenticated with SCIM_BEARER_TOKEN; errors use SCIM's own error schema (RFC 7644 §3.12).
 
@@ -21,7 +23,7 @@ const ERROR_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:Error';
 const PATCH_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
 const SCIM_JSON = { 'Content-Type': 'application/scim+json', 'Cache-Control': 'no-store' };
 
-function scimError(c: Context, status: 400 | 401 | 404 | 415, detail: string, scimType?: string) {
+function scimError(c: Context, status: 400 | 401 | 404 | 409 | 415, detail: string, scimType?: string) {
   const headers: Record<string, string> = { ...SCIM_JSON };
   if (status === 401) headers['WWW-Authenticate'] = 'Bearer realm="pat-gateway-scim"';
   return c.body(
@@ -248,6 +250,57 @@ export function scimRoutes(): Hono<AppEnv> {
       SCIM_JSON,
     );
   }
+
+  // Provisioning (RFC 7644 §3.3) before the user's first sign-in: `userName` must be the `sub` of their JWTs, which
+  // then find this row. Name and e-mail are kept until the first JWT brings its own.
+  scim.post('/Users', async (c) => {
+    const read = await jsonBody(c);
+    if ('error' in read) return read.error;
+    const parsed = PutUser.safeParse(read.body);
+    const body = (parsed.success ? read.body : {}) as {
+      displayName?: unknown;
+      name?: { formatted?: unknown };
+      emails?: unknown;
+    };
+    const userName = parsed.success ? parsed.data.userName : '';
+    const active = parsed.success && parsed.data.active !== undefined ? flagOf(parsed.data.active) : true;
+    const roles = parsed.success && parsed.data.roles !== undefined ? roleValues(parsed.data.roles) : [];
+    if (
+      !parsed.success ||
+      userName.length === 0 ||
+      userName.length > 255 ||
+      userName.trim() !== userName ||
+      hasControlCharacter(userName) ||
+      active === undefined ||
+      roles === undefined
+    )
+      return scimError(
+        c,
+        400,
+        'Send a User resource with a userName (the subject of the user’s JWTs, 1–255 characters); `active` is a boolean and `roles` a list of {value}.',
+        'invalidValue',
+      );
+    const emails = Array.isArray(body.emails)
+      ? (body.emails as { value?: unknown; primary?: unknown }[])
+      : [];
+    const email = (emails.find((e) => e?.primary === true) ?? emails[0])?.value;
+    const adminValues = c.get('config').auth.adminValues;
+    const row = await provisionUser(serviceDeps(c), {
+      subject: userName,
+      name: displayText(body.displayName ?? body.name?.formatted, 200),
+      email: displayText(email, 320),
+      role:
+        parsed.data.roles === undefined
+          ? undefined
+          : roles.some((v) => adminValues.includes(v))
+            ? 'admin'
+            : 'member',
+      active,
+    });
+    if (!row) return scimError(c, 409, 'A user with this userName exists.', 'uniqueness');
+    const resource = toScimUser(row, adminValues, base(c));
+    return c.body(JSON.stringify(resource), 201, { ...SCIM_JSON, Location: resource.meta.location });
+  });
 
   scim.patch('/Users/:id', async (c) => {
     const read = await jsonBody(c);

@@ -223,3 +223,58 @@ export async function updateUser(
   }
   return updated;
 }
+
+/**
+ * A user an identity provider provisions (SCIM POST /Users) before their first sign-in: the row their first JWT
+ * (whose `sub` is the `userName`) then finds. Null when a user with this subject exists (any case): SCIM's 409.
+ */
+export async function provisionUser(
+  deps: ServiceDeps,
+  input: {
+    subject: string;
+    name: string | null;
+    email: string | null;
+    role: Role | undefined;
+    active: boolean;
+  },
+): Promise<PrincipalRow | null> {
+  const { db, now, ctx } = deps;
+  const taken = await db
+    .select({ id: principals.id })
+    .from(principals)
+    .where(sql`lower(${principals.subject}) = lower(${input.subject})`)
+    .get();
+  if (taken) return null;
+  const row: PrincipalRow = {
+    id: newId('usr'),
+    kind: 'user',
+    subject: input.subject,
+    name: input.name,
+    email: input.email,
+    ...principalKeys(input),
+    description: null,
+    role: input.role ?? 'member',
+    active: input.active,
+    createdAt: now,
+    updatedAt: now,
+    lastSeenAt: null,
+    createdBy: null,
+    // A role stated by the provider outranks JWTs issued before it, as a role set by PATCH does.
+    claimsIssuedAt: input.role === undefined ? null : now,
+  };
+  const event = {
+    action: 'user.provisioned',
+    targetType: 'principal' as const,
+    targetId: row.id,
+    ownerId: row.id,
+    detail: { role: row.role, active: row.active, via: 'scim' },
+  };
+  try {
+    await db.batch([db.insert(principals).values(row), auditInsert(db, ctx, event, now)]);
+  } catch (error) {
+    // The same subject created at once by a first sign-in or another provisioning call.
+    if (isUniqueViolation(error, 'principals.subject')) return null;
+    throw error;
+  }
+  return row;
+}

@@ -451,3 +451,88 @@ describe('PUT /scim/v2/Users/{id}', () => {
     expect((await echo(created.token)).status).toBe(200);
   });
 });
+
+describe('POST /scim/v2/Users (provisioning before the first sign-in)', () => {
+  const post = (json: unknown, contentType?: string) =>
+    scim('/Users', { method: 'POST', json, ...(contentType ? { contentType } : {}) });
+  const resource = (userName: string, extra: Record<string, unknown> = {}) => ({
+    schemas: [USER_SCHEMA],
+    userName,
+    displayName: 'Pat Provisioned',
+    emails: [
+      { value: 'other@example.test', primary: false },
+      { value: 'pat@example.test', primary: true },
+    ],
+    ...extra,
+  });
+
+  it('creates the user their first JWT then finds, with the role and profile the provider sent', async () => {
+    const subject = uniqueUser('provisioned');
+    const res = await post(resource(subject, { roles: [{ value: 'admin' }] }));
+    const created = await scimJson<ScimUser & { displayName: string }>(res, 201);
+    expect(created).toMatchObject({
+      userName: subject,
+      active: true,
+      roles: [{ value: 'admin' }],
+      displayName: 'Pat Provisioned',
+      emails: [{ value: 'pat@example.test', primary: true }],
+    });
+    expect(res.headers.get('Location')).toBe(created.meta.location);
+    expect((await scimJson<ScimList>(await byUserName(subject), 200)).Resources.map((r) => r.id)).toEqual([
+      created.id,
+    ]);
+    // The first sign-in: the same principal, not a second one. Its JWT, issued before the provisioning, keeps the
+    // provider's role; one issued later brings its own.
+    const nowS = Math.floor(Date.now() / 1000);
+    const early = await jwtFor(subject, { role: 'member', issuedAt: nowS - 30 });
+    expect(
+      await expectJson<{ id: string; role: string }>(await getWith('/currentuser', early), 200),
+    ).toMatchObject({
+      id: created.id,
+      role: 'admin',
+    });
+    const later = await jwtFor(subject, { role: 'member', issuedAt: nowS + 60 });
+    expect((await expectJson<{ role: string }>(await getWith('/currentuser', later), 200)).role).toBe(
+      'member',
+    );
+    const events = await adminAudit(await knownUser('admin'), {
+      target_id: created.id,
+      action: 'user.provisioned',
+    });
+    expect(events.map((e) => e.detail)).toEqual([{ role: 'admin', active: true, via: 'scim' }]);
+  });
+
+  it('provisioned inactive: the first sign-in is refused; without roles the user is a member', async () => {
+    const subject = uniqueUser('dormant');
+    const created = await scimJson<ScimUser>(
+      await post({ schemas: [USER_SCHEMA], userName: subject, active: false }),
+      201,
+    );
+    expect(created).toMatchObject({ active: false, roles: [] });
+    await expectProblem(await getWith('/currentuser', await jwtFor(subject)), 403, 'principal_inactive');
+  });
+
+  it('409 uniqueness for a userName that exists in any case, and nothing is created', async () => {
+    const user = await knownUser();
+    await scimError(await post(resource(user.subject.toUpperCase())), 409, 'uniqueness');
+    expect((await scimJson<ScimList>(await byUserName(user.subject), 200)).totalResults).toBe(1);
+  });
+
+  it('400 for a missing or malformed userName and bad values, 415 for a body that is not JSON', async () => {
+    const subject = uniqueUser('bad');
+    for (const json of [
+      { schemas: [USER_SCHEMA] },
+      { userName: subject },
+      resource(''),
+      resource(` ${subject}`),
+      resource(`${subject}\n`),
+      resource('x'.repeat(256)),
+      resource(subject, { active: 'maybe' }),
+      resource(subject, { roles: [{ value: 7 }] }),
+      [resource(subject)],
+    ])
+      await scimError(await post(json), 400, 'invalidValue');
+    await scimError(await post(resource(subject), 'text/plain'), 415);
+    expect((await scimJson<ScimList>(await byUserName(subject), 200)).totalResults).toBe(0);
+  });
+});
