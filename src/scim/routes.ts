@@ -77,6 +77,44 @@ const PatchOp = z.object({
 interface UserChanges {
   active?: boolean;
   role?: Role;
+  /** Stated, and refused when it is not the user's (it is the subject of their JWTs). */
+  userName?: string;
+}
+
+/**
+ * Attributes of the core and enterprise User schemas (RFC 7643 §4) the gateway does not keep from SCIM: the user's
+ * JWTs carry the profile. Identity providers send them in every update (Entra ID's displayName, name.givenName,
+ * emails[type eq "work"].value, externalId, the manager); they are accepted and ignored, so such an update does not
+ * fail and get the provider to quarantine the application, which would stop deprovisioning too.
+ */
+const IGNORED_ATTRIBUTES = new Set([
+  'displayname',
+  'name',
+  'nickname',
+  'profileurl',
+  'title',
+  'usertype',
+  'preferredlanguage',
+  'locale',
+  'timezone',
+  'emails',
+  'phonenumbers',
+  'ims',
+  'photos',
+  'addresses',
+  'entitlements',
+  'x509certificates',
+  'externalid',
+  'password',
+]);
+/**
+ * An attribute path (or a key of a path-less value) this subset accepts and ignores: the attributes above, and any
+ * extension schema's (`urn:…`: the enterprise User's manager, a provider's custom attributes). An unknown bare name
+ * is refused, so a misspelt `actve` is an error and not a silent no-op.
+ */
+function ignoredAttribute(path: string): boolean {
+  const lower = path.toLowerCase();
+  return lower.startsWith('urn:') || IGNORED_ATTRIBUTES.has(lower.split(/[.[]/, 1)[0]!);
 }
 
 /** `active` as providers send it: a boolean, or (some do) the string "True" or "False". */
@@ -126,20 +164,30 @@ function applyOperation(
   };
   if (kind !== 'replace' && kind !== 'add' && kind !== 'remove') return false;
   if (op.path === undefined) {
-    // `{op: replace, value: {active: false, roles: [...]}}`: at least one of the two, each well-formed.
-    if (kind === 'remove' || typeof op.value !== 'object' || op.value === null) return false;
-    const value = op.value as Record<string, unknown>;
-    const hasActive = Object.hasOwn(value, 'active');
-    const hasRoles = Object.hasOwn(value, 'roles');
-    if (!hasActive && !hasRoles) return false;
-    if (hasActive) {
-      const active = flagOf(value.active);
-      if (active === undefined) return false;
-      changes.active = active;
+    // `{op: replace, value: {active: false, roles: [...], displayName: …}}`: each key well-formed and known.
+    if (kind === 'remove' || typeof op.value !== 'object' || op.value === null || Array.isArray(op.value))
+      return false;
+    for (const [key, value] of Object.entries(op.value)) {
+      const lower = key.toLowerCase();
+      if (lower === 'active') {
+        const active = flagOf(value);
+        if (active === undefined) return false;
+        changes.active = active;
+      } else if (lower === 'roles') {
+        if (!setRoles(value, kind)) return false;
+      } else if (lower === 'username') {
+        if (typeof value !== 'string') return false;
+        changes.userName = value;
+      } else if (!ignoredAttribute(key)) return false;
     }
-    return !hasRoles || setRoles(value.roles, kind);
+    return true;
   }
   const path = op.path.toLowerCase();
+  if (path === 'username') {
+    if (kind === 'remove' || typeof op.value !== 'string') return false;
+    changes.userName = op.value;
+    return true;
+  }
   if (path === 'active') {
     const active = kind === 'remove' ? undefined : flagOf(op.value);
     if (active === undefined) return false;
@@ -150,10 +198,15 @@ function applyOperation(
   // Entra ID and others remove one value with a filter: `roles[value eq "admin"]`.
   const one = /^roles\[value eq "([^"]*)"\]$/i.exec(op.path);
   if (one && kind === 'remove' && op.value === undefined) return setRoles([one[1]!], 'remove');
-  return false;
+  // Any other roles path (`roles[primary eq "True"].value`) could be a role change this subset cannot read: refused,
+  // never ignored.
+  return !path.startsWith('roles') && ignoredAttribute(op.path);
 }
 
-/** A PatchOp's changes (RFC 7644 §3.5.2): `active` and `roles` only; null (a 400) for anything else. */
+/**
+ * A PatchOp's changes (RFC 7644 §3.5.2): `active` and `roles`, the profile attributes accepted and ignored, and
+ * null (a 400) for anything else.
+ */
 function changesFromPatch(body: unknown, adminValues: string[]): UserChanges | null {
   const parsed = PatchOp.safeParse(body);
   if (!parsed.success || parsed.data.Operations.length === 0) return null;
@@ -310,11 +363,16 @@ export function scimRoutes(): Hono<AppEnv> {
       return scimError(
         c,
         400,
-        'Only PatchOp operations that set `active` or `roles` are supported.',
+        'Only PatchOp operations that set `active`, `roles` or attributes of the User schema are supported.',
         'invalidValue',
       );
     const row = await findUser(c, c.req.param('id'));
     if (row?.kind !== 'user') return scimError(c, 404, 'No such user.');
+    if (
+      changes.userName !== undefined &&
+      changes.userName.toLowerCase() !== (row.subject ?? '').toLowerCase()
+    )
+      return scimError(c, 400, 'userName cannot change: it is the subject of the user’s JWTs.', 'mutability');
     return applyChanges(c, row, changes);
   });
 

@@ -196,7 +196,18 @@ describe('PATCH /scim/v2/Users/{id} — deprovisioning', () => {
     const { user, created } = await knownUserWithToken();
     const bodies = [
       { schemas: [SCIM_PATCH], Operations: [{ op: 'remove', path: 'active' }] },
-      { schemas: [SCIM_PATCH], Operations: [{ op: 'replace', path: 'userName', value: 'mallory' }] },
+      { schemas: [SCIM_PATCH], Operations: [{ op: 'replace', path: 'favoriteColor', value: 'red' }] },
+      // A misspelt attribute is an error, not a silent no-op (and an active beside it is not applied either).
+      { schemas: [SCIM_PATCH], Operations: [{ op: 'replace', value: { actve: false } }] },
+      {
+        schemas: [SCIM_PATCH],
+        Operations: [{ op: 'replace', value: { active: false, favoriteColor: 'red' } }],
+      },
+      {
+        schemas: [SCIM_PATCH],
+        Operations: [{ op: 'replace', path: 'roles[primary eq "True"].value', value: 'x' }],
+      },
+      { schemas: [SCIM_PATCH], Operations: [{ op: 'replace', value: [false] }] },
       { schemas: [SCIM_PATCH], Operations: [{ op: 'replace', path: 'active', value: 'maybe' }] },
       { schemas: [SCIM_PATCH], Operations: [] },
       { Operations: [{ op: 'replace', path: 'active', value: false }] },
@@ -219,6 +230,53 @@ describe('PATCH /scim/v2/Users/{id} — deprovisioning', () => {
       400,
       'invalidSyntax',
     );
+    expect((await echo(created.token)).status).toBe(200);
+  });
+
+  it('an update as Entra ID sends it (profile attributes with active) applies active and ignores the rest', async () => {
+    const { user, created } = await knownUserWithToken();
+    const json = {
+      schemas: [SCIM_PATCH],
+      Operations: [
+        { op: 'Replace', path: 'displayName', value: 'Someone Else' },
+        { op: 'Replace', path: 'name.givenName', value: 'Some' },
+        { op: 'Add', path: 'emails[type eq "work"].value', value: 'else@example.test' },
+        { op: 'Replace', path: 'externalId', value: 'ext-1' },
+        {
+          op: 'Replace',
+          path: 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager',
+          value: 'm',
+        },
+        { op: 'Add', path: 'urn:example:custom:2.0:User:costCenter', value: '42' },
+        { op: 'Replace', path: 'userName', value: user.subject.toUpperCase() },
+        { op: 'Replace', value: { active: 'False', title: 'Engineer', name: { familyName: 'Else' } } },
+      ],
+    };
+    const res = await scim(`/Users/${user.id}`, { method: 'PATCH', json });
+    const body = await scimJson<ScimUser & { displayName?: string }>(res, 200);
+    // Deprovisioned; the profile is still the one the user's JWTs gave.
+    expect(body).toMatchObject({
+      active: false,
+      userName: user.subject,
+      emails: [{ value: `${user.subject}@example.test` }],
+    });
+    await expectProblem(await echo(created.token), 401, 'invalid_token');
+  });
+
+  it('400 mutability for a userName that is not the user’s, in either PatchOp form, and nothing changes', async () => {
+    const { user, created } = await knownUserWithToken();
+    for (const op of [
+      { op: 'replace', path: 'userName', value: 'mallory' },
+      { op: 'replace', value: { userName: 'mallory', active: false } },
+    ])
+      await scimError(
+        await scim(`/Users/${user.id}`, {
+          method: 'PATCH',
+          json: { schemas: [SCIM_PATCH], Operations: [op] },
+        }),
+        400,
+        'mutability',
+      );
     expect((await echo(created.token)).status).toBe(200);
   });
 
@@ -390,7 +448,7 @@ describe('SCIM roles', () => {
         schemas: [SCIM_PATCH],
         Operations: [
           { op: 'replace', path: 'roles', value: [] },
-          { op: 'replace', path: 'displayName', value: 'x' },
+          { op: 'replace', path: 'id', value: 'usr_other' },
         ],
       },
     ];
