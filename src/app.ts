@@ -87,19 +87,20 @@ export function createApp(): OpenAPIHono<AppEnv> {
   // would say the path does not exist. Unknown paths go on to the proxy's 404 like any unreserved path.
   let operations: { pattern: RegExp; allow: string; templated: boolean }[] | undefined;
   app.all('/api/v1/*', (c) => {
-    operations ??= Object.entries(openApi().paths ?? {}).map(([path, item]) => {
-      const listed = Object.keys(item ?? {}).map((m) => m.toUpperCase());
-      if (listed.includes('GET')) listed.push('HEAD');
-      const methods = METHODS.filter((m) => listed.includes(m));
-      const pattern = path.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\{[^}]+\}/g, '[^/]+');
-      return {
-        pattern: new RegExp(`^${pattern}$`),
-        allow: methods.join(', '),
-        templated: path.includes('{'),
-      };
-    });
-    // `/tokens/self` before `/tokens/{id}`, which its pattern also matches.
-    operations.sort((a, b) => Number(a.templated) - Number(b.templated));
+    operations ??= Object.entries(openApi().paths ?? {})
+      .map(([path, item]) => {
+        const listed = Object.keys(item ?? {}).map((m) => m.toUpperCase());
+        if (listed.includes('GET')) listed.push('HEAD');
+        const methods = METHODS.filter((m) => listed.includes(m));
+        const pattern = path.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\{[^}]+\}/g, '[^/]+');
+        return {
+          pattern: new RegExp(`^${pattern}$`),
+          allow: methods.join(', '),
+          templated: path.includes('{'),
+        };
+      })
+      // Built and sorted once: `/tokens/self` before `/tokens/{id}`, which its pattern also matches.
+      .sort((a, b) => Number(a.templated) - Number(b.templated));
     const known = operations.find((operation) => operation.pattern.test(c.req.path));
     if (!known) return proxyRequest(c);
     throw new AppError(405, 'method_not_allowed', 'Method not allowed', {

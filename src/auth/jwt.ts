@@ -61,10 +61,29 @@ function claimAt(payload: JWTPayload, path: string): unknown {
   return value;
 }
 
+/** The role some role values give: admin when one of them is in AUTH_ADMIN_VALUES (a JWT's claim, SCIM's roles). */
+export function roleFromValues(values: readonly unknown[], adminValues: readonly string[]): Role {
+  return values.some((v) => typeof v === 'string' && adminValues.includes(v)) ? 'admin' : 'member';
+}
+
 function roleFrom(payload: JWTPayload, auth: Config['auth']): Role {
   const claim = claimAt(payload, auth.roleClaim);
-  const values = Array.isArray(claim) ? claim : [claim];
-  return values.some((v) => typeof v === 'string' && auth.adminValues.includes(v)) ? 'admin' : 'member';
+  return roleFromValues(Array.isArray(claim) ? claim : [claim], auth.adminValues);
+}
+
+/**
+ * A subject the gateway accepts (a JWT's `sub`, SCIM's `userName`): used exactly as issued, never trimmed or cut (two
+ * users must not merge), at most 255 characters, and without control characters, as it travels in headers
+ * (x-pat-subject).
+ */
+export function isUsableSubject(subject: unknown): subject is string {
+  return (
+    typeof subject === 'string' &&
+    subject.length > 0 &&
+    subject.length <= 255 &&
+    subject.trim() === subject &&
+    !hasControlCharacter(subject)
+  );
 }
 
 /** A display claim (name, email): trimmed, control characters and lone surrogates dropped, bounded. */
@@ -131,18 +150,8 @@ export async function verifyManagementJwt(jwt: string, auth: Config['auth']): Pr
     }
     throw invalidToken();
   }
-  // The subject is the user's identity: used exactly as issued, never trimmed or cut (two users must not merge).
   const subject = payload.sub;
-  if (
-    typeof subject !== 'string' ||
-    subject.length === 0 ||
-    subject.length > 255 ||
-    subject.trim() !== subject ||
-    // It travels in headers (x-pat-subject), where control characters cannot go.
-    hasControlCharacter(subject)
-  ) {
-    throw invalidToken();
-  }
+  if (!isUsableSubject(subject)) throw invalidToken();
   return {
     subject,
     name: displayText(payload.name, 200),

@@ -1,4 +1,4 @@
-import { and, eq, isNull, lte, or } from 'drizzle-orm';
+import { and, eq, isNull, lte, or, sql } from 'drizzle-orm';
 import type { DrizzleD1Database } from 'drizzle-orm/d1';
 import type { Role } from '../config';
 import { changedRows } from '../db/conditional';
@@ -38,6 +38,9 @@ export function principalKeys(p: { name: string | null; email: string | null; su
     searchKey: [p.name ?? '', p.email ?? '', p.subject ?? ''].join('\n').toLowerCase(),
   };
 }
+
+/** The principal whose subject is `userName`, in any case (SCIM's userName is not case-exact, RFC 7643 §4.1.1). */
+export const subjectMatches = (userName: string) => sql`lower(${principals.subject}) = lower(${userName})`;
 
 /** last_seen_at is refreshed at most this often (ms), so ordinary calls do not write. */
 const SEEN_INTERVAL_MS = 3_600_000;

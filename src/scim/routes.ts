@@ -3,12 +3,12 @@ import type { Context } from 'hono';
 import { Hono } from 'hono';
 import { z } from 'zod';
 import { serviceDeps } from '../api/deps';
-import { displayText } from '../auth/jwt';
+import { displayText, isUsableSubject, roleFromValues } from '../auth/jwt';
+import { subjectMatches } from '../auth/principals';
 import type { Role } from '../config';
 import { type PrincipalRow, principals } from '../db/schema';
 import type { AppEnv } from '../env';
 import { requestContext } from '../http/authenticate';
-import { hasControlCharacter } from '../lib/control-chars';
 import { secretsEqual } from '../lib/timing-safe';
 import { provisionUser, updateUser } from '../tokens/principal-admin';
 
@@ -153,7 +153,7 @@ function applyOperation(
   changes: UserChanges,
 ): boolean {
   const kind = op.op.toLowerCase();
-  const isAdmin = (values: string[]) => values.some((v) => adminValues.includes(v));
+  const isAdmin = (values: string[]) => roleFromValues(values, adminValues) === 'admin';
   const setRoles = (value: unknown, how: 'replace' | 'add' | 'remove'): boolean => {
     const values = how === 'remove' && value === undefined ? [] : roleValues(value);
     if (!values) return false;
@@ -215,6 +215,12 @@ function changesFromPatch(body: unknown, adminValues: string[]): UserChanges | n
   return changes;
 }
 
+/** userName is the identity provider's subject, which names the user here: it cannot change (any case matches). */
+const renamed = (userName: string, row: PrincipalRow) =>
+  userName.toLowerCase() !== (row.subject ?? '').toLowerCase();
+const userNameFixed = (c: Context) =>
+  scimError(c, 400, 'userName cannot change: it is the subject of the user’s JWTs.', 'mutability');
+
 export function scimRoutes(): Hono<AppEnv> {
   const scim = new Hono<AppEnv>();
 
@@ -245,7 +251,7 @@ export function scimRoutes(): Hono<AppEnv> {
       const match = /^userName eq "([^"]{1,255})"$/i.exec(filter.trim());
       if (!match) return scimError(c, 400, 'Only `userName eq "…"` filters are supported.', 'invalidFilter');
       // userName is not case-exact (RFC 7643 §4.1.1): `ALICE` finds alice, so a provider can deprovision her.
-      where = and(where, sql`lower(${principals.subject}) = lower(${match[1]!})`)!;
+      where = and(where, subjectMatches(match[1]!))!;
     }
     // One page read, not every user: a directory may hold many thousands.
     const db = c.get('db');
@@ -315,15 +321,11 @@ export function scimRoutes(): Hono<AppEnv> {
       name?: { formatted?: unknown };
       emails?: unknown;
     };
-    const userName = parsed.success ? parsed.data.userName : '';
     const active = parsed.success && parsed.data.active !== undefined ? flagOf(parsed.data.active) : true;
     const roles = parsed.success && parsed.data.roles !== undefined ? roleValues(parsed.data.roles) : [];
     if (
       !parsed.success ||
-      userName.length === 0 ||
-      userName.length > 255 ||
-      userName.trim() !== userName ||
-      hasControlCharacter(userName) ||
+      !isUsableSubject(parsed.data.userName) ||
       active === undefined ||
       roles === undefined
     )
@@ -339,15 +341,10 @@ export function scimRoutes(): Hono<AppEnv> {
     const email = (emails.find((e) => e?.primary === true) ?? emails[0])?.value;
     const adminValues = c.get('config').auth.adminValues;
     const row = await provisionUser(serviceDeps(c), {
-      subject: userName,
+      subject: parsed.data.userName,
       name: displayText(body.displayName ?? body.name?.formatted, 200),
       email: displayText(email, 320),
-      role:
-        parsed.data.roles === undefined
-          ? undefined
-          : roles.some((v) => adminValues.includes(v))
-            ? 'admin'
-            : 'member',
+      role: parsed.data.roles === undefined ? undefined : roleFromValues(roles, adminValues),
       active,
     });
     if (!row) return scimError(c, 409, 'A user with this userName exists.', 'uniqueness');
@@ -368,11 +365,7 @@ export function scimRoutes(): Hono<AppEnv> {
       );
     const row = await findUser(c, c.req.param('id'));
     if (row?.kind !== 'user') return scimError(c, 404, 'No such user.');
-    if (
-      changes.userName !== undefined &&
-      changes.userName.toLowerCase() !== (row.subject ?? '').toLowerCase()
-    )
-      return scimError(c, 400, 'userName cannot change: it is the subject of the user’s JWTs.', 'mutability');
+    if (changes.userName !== undefined && renamed(changes.userName, row)) return userNameFixed(c);
     return applyChanges(c, row, changes);
   });
 
@@ -399,15 +392,10 @@ export function scimRoutes(): Hono<AppEnv> {
         'invalidValue',
       );
     if (active !== undefined) changes.active = active;
-    if (roles) {
-      const adminValues = c.get('config').auth.adminValues;
-      changes.role = roles.some((v) => adminValues.includes(v)) ? 'admin' : 'member';
-    }
+    if (roles) changes.role = roleFromValues(roles, c.get('config').auth.adminValues);
     const row = await findUser(c, c.req.param('id'));
     if (row?.kind !== 'user') return scimError(c, 404, 'No such user.');
-    // userName is the identity provider's subject, which names the user here: it cannot change.
-    if (parsed.data.userName.toLowerCase() !== (row.subject ?? '').toLowerCase())
-      return scimError(c, 400, 'userName cannot change: it is the subject of the user’s JWTs.', 'mutability');
+    if (renamed(parsed.data.userName, row)) return userNameFixed(c);
     return applyChanges(c, row, changes);
   });
 

@@ -161,6 +161,9 @@ export function unchangedSince(row: TokenRow) {
   );
 }
 
+/** What a caller requires of the token as read (an HTTP If-Match); otherwise 412 and nothing is written. */
+export type Precondition = (row: TokenRow) => boolean;
+
 /** A guarded write changed nothing: 404 if the token is gone now, else 409. Never returns. */
 export async function changedMeanwhile(
   deps: ServiceDeps,

@@ -1,6 +1,6 @@
 import { and, asc, eq, gt, ne, type SQL, sql } from 'drizzle-orm';
 import { auditInsert } from '../audit';
-import { type Principal, principalKeys } from '../auth/principals';
+import { type Principal, principalKeys, subjectMatches } from '../auth/principals';
 import type { Role } from '../config';
 import { type PrincipalRow, principals } from '../db/schema';
 import { conflict, notFound } from '../errors';
@@ -242,7 +242,7 @@ export async function provisionUser(
   const taken = await db
     .select({ id: principals.id })
     .from(principals)
-    .where(sql`lower(${principals.subject}) = lower(${input.subject})`)
+    .where(subjectMatches(input.subject))
     .get();
   if (taken) return null;
   const row: PrincipalRow = {

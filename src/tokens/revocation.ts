@@ -9,6 +9,7 @@ import {
   isUniqueViolation,
   loadToken,
   nameTaken,
+  type Precondition,
   publish,
   type ServiceDeps,
   unchangedSince,
@@ -64,7 +65,7 @@ export async function restoreToken(
   deps: ServiceDeps,
   actor: Principal,
   id: string,
-  precondition?: (row: TokenRow) => boolean,
+  precondition?: Precondition,
 ) {
   const { now, ctx } = deps;
   const { row, owner } = await loadToken(deps, actor, id, 'restore');

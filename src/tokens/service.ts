@@ -12,6 +12,7 @@ import {
   isUniqueViolation,
   loadToken,
   nameTaken,
+  type Precondition,
   publish,
   type ServiceDeps,
   unchangedSince,
@@ -169,9 +170,6 @@ export async function createToken(
   deps.waitUntil(publish(deps, created.row, owner));
   return created;
 }
-
-/** What a caller requires of the token as read (an HTTP If-Match); otherwise 412 and nothing is written. */
-export type Precondition = (row: TokenRow) => boolean;
 
 export async function updateToken(
   deps: ServiceDeps,
