@@ -2,8 +2,9 @@ import { z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import type { AppEnv } from '../env';
 import { NO_STORE } from './deps';
+import { LOCATION_HEADER } from './schemas';
 
-// Optimistic concurrency for edits and deletes (RFC 9110 §8.8.3, §13.1.1): a token's entity tag is its
+// Optimistic concurrency for edits, deletes, restores and rotations (RFC 9110 §8.8.3, §13.1.1): a token's entity tag is its
 // `updated_at`, quoted, which every change a person or the system makes to the token sets (using it does not).
 // A client that sends it back as If-Match changes the token only if nobody changed it since it was read:
 // otherwise 412, and nothing is written. The service writes only the row it read, so check and write are one.
@@ -41,16 +42,11 @@ export const IfMatchHeader = z.object({
 
 export const ETAG_HEADER = {
   ETag: {
-    description: "The token's entity tag (its `updated_at`, quoted), for If-Match on a later edit or delete.",
+    description:
+      "The token's entity tag (its `updated_at`, quoted), for If-Match on a later edit, delete, restore or rotation.",
     schema: { type: 'string' as const },
   },
 };
 
 /** The headers of a 201 that creates a token. */
-export const CREATED_HEADERS = {
-  ...ETAG_HEADER,
-  Location: {
-    description: 'The path of the created token (absolute path, same origin).',
-    schema: { type: 'string' as const },
-  },
-};
+export const CREATED_HEADERS = { ...ETAG_HEADER, ...LOCATION_HEADER };
