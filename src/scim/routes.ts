@@ -13,8 +13,9 @@ import { secretsEqual } from '../lib/timing-safe';
 import { provisionUser, updateUser } from '../tokens/principal-admin';
 
 // A SCIM 2.0 subset (RFC 7643/7644) so an identity provider can provision and deprovision users and change their
-// role: list (with `userName eq "…"`), get, POST a User, PATCH `active` and `roles`, PUT a User with them. Deactivating a user here stops
-// their personal tokens exactly as the admin API does; lowering the role narrows them on their next use.
+// role: list (with `userName eq "…"`), get, POST a User, PATCH `active` and `roles` (Entra ID's single app role too),
+// PUT a User with them. Deactivating a user here stops their personal tokens exactly as the admin API does; lowering
+// the role narrows them on their next use.
 // Authenticated with SCIM_BEARER_TOKEN; errors use SCIM's own error schema (RFC 7644 §3.12).
 
 const USER_SCHEMA = 'urn:ietf:params:scim:schemas:core:2.0:User';
@@ -141,6 +142,9 @@ function roleValues(value: unknown): string[] | undefined {
   return values;
 }
 
+/** `roles[primary eq "True"].value`, as Entra ID sends it (the flag quoted or not, in any case). */
+const PRIMARY_ROLE = /^roles\[primary eq (?:"true"|true)\]\.value$/i;
+
 /**
  * One operation of a PatchOp, applied to `changes`; false when this subset does not read it. Roles map as the JWT's
  * role claim does: a value listed in AUTH_ADMIN_VALUES makes an admin. Adding other values changes nothing; removing
@@ -198,8 +202,15 @@ function applyOperation(
   // Entra ID and others remove one value with a filter: `roles[value eq "admin"]`.
   const one = /^roles\[value eq "([^"]*)"\]$/i.exec(op.path);
   if (one && kind === 'remove' && op.value === undefined) return setRoles([one[1]!], 'remove');
-  // Any other roles path (`roles[primary eq "True"].value`) could be a role change this subset cannot read: refused,
-  // never ignored.
+  // Entra ID's single app role (SingleAppRoleAssignment mapped to `roles[primary eq "True"].value`): the value is
+  // the user's one role, so adding or replacing it sets the role and removing it leaves a member.
+  if (PRIMARY_ROLE.test(op.path)) {
+    if (kind === 'remove') return setRoles(undefined, 'remove');
+    const values = typeof op.value === 'string' ? [op.value] : roleValues(op.value);
+    return values !== undefined && values.length === 1 && setRoles(values, 'replace');
+  }
+  // Any other roles path (`roles[type eq "x"]`, `roles.value`) could be a role change this subset cannot read:
+  // refused, never ignored.
   return !path.startsWith('roles') && ignoredAttribute(op.path);
 }
 

@@ -205,7 +205,7 @@ describe('PATCH /scim/v2/Users/{id} — deprovisioning', () => {
       },
       {
         schemas: [SCIM_PATCH],
-        Operations: [{ op: 'replace', path: 'roles[primary eq "True"].value', value: 'x' }],
+        Operations: [{ op: 'replace', path: 'roles[type eq "work"].value', value: 'x' }],
       },
       { schemas: [SCIM_PATCH], Operations: [{ op: 'replace', value: [false] }] },
       { schemas: [SCIM_PATCH], Operations: [{ op: 'replace', path: 'active', value: 'maybe' }] },
@@ -420,6 +420,28 @@ describe('SCIM roles', () => {
     }
   });
 
+  it('Entra ID\'s single app role (roles[primary eq "True"].value) sets, replaces and removes the role', async () => {
+    const primary = 'roles[primary eq "True"].value';
+    const user = await knownUser('member');
+    expect((await patch(user.id, rolesOp('Add', primary, 'admin'))).status).toBe(200);
+    expect(await roleOf(user.id)).toEqual(['admin']);
+    expect((await getWith('/admin/users', user.jwt)).status).toBe(200);
+    // The one role is replaced, so another value demotes (unlike adding a value to a list).
+    expect((await patch(user.id, rolesOp('Replace', primary, 'Reader'))).status).toBe(200);
+    expect(await roleOf(user.id)).toEqual([]);
+    expect(
+      (await patch(user.id, rolesOp('replace', 'roles[primary eq true].value', [{ value: 'admin' }]))).status,
+    ).toBe(200);
+    expect(await roleOf(user.id)).toEqual(['admin']);
+    expect((await patch(user.id, rolesOp('Remove', primary))).status).toBe(200);
+    expect(await roleOf(user.id)).toEqual([]);
+    const events = await adminAudit(await knownUser('admin'), {
+      target_id: user.id,
+      action: 'user.role_changed',
+    });
+    expect(events.map((e) => e.detail?.to)).toEqual(['member', 'admin', 'member', 'admin']);
+  });
+
   it('active and roles in one operation: both apply, each audited', async () => {
     const { user, created } = await adminWithToken();
     const res = await patch(user.id, rolesOp('replace', undefined, { active: false, roles: [] }));
@@ -440,6 +462,10 @@ describe('SCIM roles', () => {
       rolesOp('replace', 'roles[value eq "admin"]'),
       rolesOp('remove', 'roles[value eq "admin"]', [{ value: 'admin' }]),
       rolesOp('replace', 'roles.value', 'member'),
+      rolesOp('replace', 'roles[primary eq "True"].value', 5),
+      rolesOp('replace', 'roles[primary eq "True"].value', ['member', 'reader']),
+      rolesOp('add', 'roles[primary eq "True"].value'),
+      rolesOp('replace', 'roles[primary eq "False"].value', 'member'),
       rolesOp('replace', undefined, { roles: { display: 'member' }, active: true }),
       rolesOp('replace', undefined, { roles: [{ value: 'member' }], active: 'maybe' }),
       rolesOp('remove', undefined, { roles: [] }),
