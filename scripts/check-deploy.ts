@@ -1,6 +1,7 @@
 // `npm run check:deploy`: what CI can check of a production deploy without an account. The production vars in
-// wrangler.toml must pass the Worker's config schema (with stand-in secrets), dev-only settings must be refused
-// there, and `wrangler deploy --dry-run --env production` must bundle the Worker.
+// wrangler.toml must pass the Worker's config schema (with stand-in secrets) and hold routes, dev-only settings must
+// be refused there, and `wrangler deploy --dry-run --env production` must bundle the Worker. Secrets and vars set
+// only in the Cloudflare dashboard are not here: the Worker checks them on its first request.
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { unstable_readConfig } from 'wrangler';
 import { LEAK_LIMIT } from '../src/api/credentials-revoke';
@@ -13,6 +14,11 @@ const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const signingKey = JSON.stringify({ ...privateKey.export({ format: 'jwk' }), kid: 'ci-stand-in' });
 const production = workerVars('production', { TOKEN_PEPPER: standIn(), GATEWAY_SIGNING_KEY: signingKey });
 validateConfigOrExit(production, 'wrangler.toml [env.production.vars]');
+// [env.production.vars] does not inherit [vars]: without its own ROUTES the deployed gateway would proxy nothing.
+if (parseConfig(production).routes.length === 0) {
+  console.error('✖ wrangler.toml [env.production.vars] has no ROUTES: the gateway would proxy nothing');
+  process.exit(1);
+}
 
 // The guard rails must hold: production refuses dev sessions and dev_ secrets.
 for (const [label, override] of [

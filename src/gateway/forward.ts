@@ -2,6 +2,7 @@ import { AppError } from '../errors';
 import { decodeFully, decodeLookalikes } from '../lib/percent';
 import { echoUpstream } from './echo';
 import type { Extraction, HeaderList } from './extract';
+import { HOP_BY_HOP } from './headers';
 import { IDENTITY_HEADER_PREFIX } from './identity';
 import { isReservedPath, type Route } from './routes-config';
 
@@ -10,18 +11,6 @@ import { isReservedPath, type Route } from './routes-config';
 // Every call into the runtime's Headers, URL and Request objects costs about a microsecond, so the hot path
 // copies headers natively and edits only what changes, builds the upstream URL as a string, and makes one Request.
 
-const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'proxy-connection',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-  'host',
-]);
 const NONE: ReadonlySet<string> = new Set();
 /**
  * Headers that claim the client's address or the original request (its URL or path): the gateway states those
@@ -93,8 +82,9 @@ export function requestUrl(href: string): RequestUrl {
 
 export function matchRoute(routes: Route[], url: RoutedUrl): RouteMatch | null {
   const path = url.pathname;
-  // The gateway's own paths are never proxied, whatever the host.
-  if (isReservedPath(path)) return null;
+  // The gateway's own paths are never proxied, whatever the host, nor spelt with escapes (`/%61pi/…`), which the
+  // router that serves them decodes.
+  if (isReservedPath(path) || (path.includes('%') && isReservedPath(decodeFully(path)))) return null;
   for (const route of routes) {
     const host = route.match.host;
     if (host && host !== url.host && host !== url.hostname) continue;

@@ -43,9 +43,8 @@ function loadSigningKey(config: Config): Promise<SigningKey> {
   signingSource = source;
   signing = (async () => {
     if (source) {
-      const { d: _private, ...publicJwk } = source;
       const privateKey = (await importJWK(source, 'ES256')) as CryptoKey;
-      return { kid: source.kid, privateKey, publicJwk: { ...publicJwk, alg: 'ES256', use: 'sig' } };
+      return { kid: source.kid, privateKey, publicJwk: publishedKey(source) };
     }
     // Development without a configured key: an ephemeral one for this isolate (production config requires a key).
     const pair = await generateKeyPair('ES256', { extractable: true });
@@ -60,9 +59,18 @@ function loadSigningKey(config: Config): Promise<SigningKey> {
   return signing;
 }
 
+/**
+ * A P-256 key as the JWKS publishes it: the public members only. Anything else a JWK may carry is left out: a key
+ * exported from WebCrypto has `key_ops: ["sign"]` and `ext`, and verifiers (jose among them) skip a key whose
+ * key_ops do not include `verify`, so every identity JWT would fail to verify.
+ */
+function publishedKey(jwk: { kty: string; crv: string; x: string; y: string; kid: string }): JWK {
+  return { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y, kid: jwk.kid, alg: 'ES256', use: 'sig' };
+}
+
 export async function publicJwks(config: Config): Promise<{ keys: JWK[] }> {
   const key = await loadSigningKey(config);
-  return { keys: [key.publicJwk, ...(config.gateway.previousPublicKeys as JWK[])] };
+  return { keys: [key.publicJwk, ...config.gateway.previousPublicKeys.map(publishedKey)] };
 }
 
 /** The identity headers for a verified token on a route, from the cache when one was signed recently. */

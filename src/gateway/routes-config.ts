@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { decodeFully } from '../lib/percent';
 import { type CorsPolicy, compileCors, corsSchema } from './cors';
+import { HOP_BY_HOP } from './headers';
 
 // ROUTES: which requests the gateway proxies, where to, and how the token may arrive. One zod schema; a bad
 // route fails at start with a message naming the route (by name or index) and the problem.
@@ -17,8 +18,30 @@ export const RESERVED_PREFIXES = [
   '/healthz',
 ];
 
-export function isReservedPath(path: string): boolean {
-  return RESERVED_PREFIXES.some((reserved) => path === reserved || path.startsWith(`${reserved}/`));
+export function isReservedPath(path: string, prefixes: readonly string[] = RESERVED_PREFIXES): boolean {
+  return prefixes.some((reserved) => path === reserved || path.startsWith(`${reserved}/`));
+}
+
+/**
+ * Header names a route cannot inject or read a token from: framing and hop-by-hop fields (the runtime owns them),
+ * and the credentials the gateway handles itself (`authorization`, `cookie`: Bearer and Basic are their own sources).
+ */
+const RESERVED_HEADERS = new Set([...HOP_BY_HOP, 'authorization', 'content-length', 'cookie']);
+/** What the gateway states about the caller itself: a route cannot set these to something else. */
+const STATED_HEADERS = ['x-pat-', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host'];
+
+/** Why a path_prefix cannot match a request as written, or null. Request paths arrive serialized by the runtime. */
+function prefixProblem(prefix: string): string | null {
+  if (prefix.includes('//')) return 'has an empty segment (//), which no request path matches';
+  let serialized: string;
+  try {
+    serialized = new URL(prefix, 'http://gateway.internal').pathname;
+  } catch {
+    return 'is not a URL path';
+  }
+  if (serialized !== prefix)
+    return `is not written as request paths arrive (percent-encoded, without . or .. segments): write ${serialized}`;
+  return null;
 }
 
 const HEADER_NAME = /^[a-z0-9-]{1,64}$/;
@@ -149,17 +172,31 @@ export function compileRoutes(
   const routes = input.map((route, index): Route => {
     const label = `ROUTES[${index}] (${route.name})`;
     const prefix = normalizePrefix(route.match.path_prefix);
+    const problem = prefixProblem(route.match.path_prefix);
+    if (problem) problems.push(`${label}: path_prefix ${route.match.path_prefix} ${problem}`);
+    for (const name of route.token_sources.headers)
+      if (RESERVED_HEADERS.has(name))
+        problems.push(
+          `${label}: token_sources.headers cannot name ${name}${name === 'authorization' ? ' (Bearer and Basic read it: set bearer or basic)' : ''}`,
+        );
+    for (const name of Object.keys(route.inject_headers))
+      if (RESERVED_HEADERS.has(name) || STATED_HEADERS.some((stated) => name.startsWith(stated)))
+        problems.push(
+          `${label}: inject_headers cannot set ${name}${name.startsWith('x-pat-') ? ': the x-pat- headers state the caller’s identity' : ''}`,
+        );
     const key = `${route.match.host ?? '*'}${prefix}`;
     if (seen.has(key)) problems.push(`${label}: same host and path_prefix as route ${seen.get(key)}`);
     seen.set(key, route.name);
-    for (const reserved of RESERVED_PREFIXES) {
-      if (prefix === reserved || prefix.startsWith(`${reserved}/`) || (prefix === '' && !route.match.host)) {
-        problems.push(
-          `${label}: path_prefix ${route.match.path_prefix} would shadow the gateway's own ${prefix === '' ? 'pages' : reserved}; give it a host or another prefix`,
-        );
-        break;
-      }
-    }
+    // Compared decoded too: `/%61pi` is `/api` to the router that serves the gateway's own paths.
+    const decoded = decodeFully(prefix);
+    const shadowed =
+      prefix === '' && !route.match.host
+        ? 'pages'
+        : RESERVED_PREFIXES.find((reserved) => [prefix, decoded].some((p) => isReservedPath(p, [reserved])));
+    if (shadowed)
+      problems.push(
+        `${label}: path_prefix ${route.match.path_prefix} would shadow the gateway's own ${shadowed}; give it a host or another prefix`,
+      );
     if (
       'service' in route.upstream &&
       typeof (env[route.upstream.service] as Fetcher | undefined)?.fetch !== 'function'

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, parseConfig } from '../../src/config';
 import { defaultExpiration, expirationBounds, POLICY_PRESETS } from '../../src/tokens/policy';
+import { problemsOf } from './config-support';
 
 // TOKEN_POLICY: a preset name, or JSON (or a TOML table) naming a preset and overriding some of its fields.
 
@@ -11,16 +12,6 @@ const DEV = {
   AUTH_AUDIENCE: 'pat-gateway-config-policy',
   AUTH_HS256_SECRET: 'config-policy-hs256-0123456789abcdef0123',
 };
-
-function problemsOf(env: Record<string, unknown>): string[] {
-  try {
-    parseConfig(env);
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    return (error as ConfigError).problems;
-  }
-  throw new Error('expected parseConfig to throw');
-}
 
 describe('TOKEN_POLICY', () => {
   it('picks a preset by name', () => {

@@ -1,8 +1,9 @@
 import { SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { verifyManagementJwt } from '../../src/auth/jwt';
-import { ConfigError, parseConfig } from '../../src/config';
+import { parseConfig } from '../../src/config';
 import { POLICY_PRESETS } from '../../src/tokens/policy';
+import { problemsOf, SIGNING_KEY } from './config-support';
 
 const PEPPER = 'config-unit-pepper-0123456789abcdef0123';
 const HS_SECRET = 'config-unit-hs256-0123456789abcdef012345';
@@ -13,27 +14,7 @@ const DEV = {
   AUTH_AUDIENCE: 'pat-gateway-config-unit',
   AUTH_HS256_SECRET: HS_SECRET,
 };
-// A P-256 key generated for this test only; never used to sign anything here.
-const SIGNING_KEY = {
-  kty: 'EC',
-  crv: 'P-256',
-  x: 'H-srTdJYIGPVnnUIWrg4tBKBmV-fPN2TOh6C19MhNW8',
-  y: '8LeT5fI0fEDNXhu9AHZhvuvoClfHL1RFoAOStsHhiCI',
-  d: 'jLADxDtgKnjX-L8SJCrQYki9qX_bygol7SFC5pDy3BU',
-  kid: 'cfg-1',
-};
 const PROD = { ...DEV, ENVIRONMENT: 'production', GATEWAY_SIGNING_KEY: JSON.stringify(SIGNING_KEY) };
-
-/** The ConfigError problems for an env that must not parse. */
-function problemsOf(env: Record<string, unknown>): string[] {
-  try {
-    parseConfig(env);
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    return (error as ConfigError).problems;
-  }
-  throw new Error('expected parseConfig to throw');
-}
 
 describe('parseConfig', () => {
   it('fills every default from a minimal development env', () => {
@@ -129,7 +110,7 @@ describe('parseConfig', () => {
     ]);
     const problems = problemsOf({ ...DEV, ROUTES: routes });
     expect(problems).toEqual([
-      expect.stringMatching(/^ROUTES\.0\.upstream.*user name or password.*inject_headers/),
+      expect.stringMatching(/^ROUTES\[0\] \(svc\)\.upstream.*user name or password.*inject_headers/),
     ]);
     expect(problems.join('\n')).not.toContain('s3cret');
   });
@@ -209,7 +190,7 @@ describe('parseConfig', () => {
       ]);
     expect(problemsOf({ ...DEV, ROUTES: route({ origins: ['https://app.test/'] }) })).toEqual([
       expect.stringMatching(
-        /^ROUTES\.0\.cors\.origins\.0: must be an origin such as https:\/\/app\.example\.com/,
+        /^ROUTES\[0\] \(app\)\.cors\.origins\.0: must be an origin such as https:\/\/app\.example\.com/,
       ),
     ]);
     expect(
@@ -218,11 +199,11 @@ describe('parseConfig', () => {
         ROUTES: route({ origins: ['https://App.test', 'ftp://app.test', 'app.test', 'https://*.app.test'] }),
       }),
     ).toEqual([
-      expect.stringMatching(/^ROUTES\.0\.cors\.origins\.0: must be an origin/),
-      expect.stringMatching(/^ROUTES\.0\.cors\.origins\.1: must be an origin/),
-      expect.stringMatching(/^ROUTES\.0\.cors\.origins\.2: must be an origin/),
+      expect.stringMatching(/^ROUTES\[0\] \(app\)\.cors\.origins\.0: must be an origin/),
+      expect.stringMatching(/^ROUTES\[0\] \(app\)\.cors\.origins\.1: must be an origin/),
+      expect.stringMatching(/^ROUTES\[0\] \(app\)\.cors\.origins\.2: must be an origin/),
       // Patterns parse as URLs, but no browser sends one: it would match nothing.
-      expect.stringMatching(/^ROUTES\.0\.cors\.origins\.3: must be an origin.*no patterns/),
+      expect.stringMatching(/^ROUTES\[0\] \(app\)\.cors\.origins\.3: must be an origin.*no patterns/),
     ]);
     // IPv6 literals and punycode hosts are origins.
     expect(
@@ -232,16 +213,16 @@ describe('parseConfig', () => {
       }).routes[0]!.cors!.origins,
     ).toEqual(new Set(['http://[::1]:8080', 'https://xn--bcher-kva.example']));
     expect(problemsOf({ ...DEV, ROUTES: route({ origins: ['*'], credentials: true }) })).toEqual([
-      expect.stringMatching(/^ROUTES\.0\.cors\.credentials: credentials need explicit origins/),
+      expect.stringMatching(/^ROUTES\[0\] \(app\)\.cors\.credentials: credentials need explicit origins/),
     ]);
     expect(problemsOf({ ...DEV, ROUTES: route({ origins: ['*', 'https://app.test'] }) })).toEqual([
-      expect.stringMatching(/^ROUTES\.0\.cors\.origins: "\*" cannot be combined/),
+      expect.stringMatching(/^ROUTES\[0\] \(app\)\.cors\.origins: "\*" cannot be combined/),
     ]);
     expect(problemsOf({ ...DEV, ROUTES: route({ origins: [] }) })).toEqual([
-      expect.stringMatching(/^ROUTES\.0\.cors\.origins: /),
+      expect.stringMatching(/^ROUTES\[0\] \(app\)\.cors\.origins: /),
     ]);
     expect(problemsOf({ ...DEV, ROUTES: route({ origins: ['https://app.test'], allow: ['x'] }) })).toEqual([
-      expect.stringMatching(/^ROUTES\.0\.cors: .*allow/),
+      expect.stringMatching(/^ROUTES\[0\] \(app\)\.cors: .*allow/),
     ]);
     const [compiled] = parseConfig({
       ...DEV,
