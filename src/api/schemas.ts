@@ -1,5 +1,6 @@
 import { z } from '@hono/zod-openapi';
 import type { TokenRow } from '../db/schema';
+import { holdsToken } from '../tokens/format';
 import { SORTS } from '../tokens/repository';
 import { tokenStatus } from '../tokens/state';
 
@@ -15,9 +16,20 @@ function isControl(code: number): boolean {
   return (code < 0x20 && code !== 0x09 && code !== 0x0a && code !== 0x0d) || (code >= 0x7f && code <= 0x9f);
 }
 const chars = (s: string) => [...s].length;
+// Names and descriptions are shown to admins and kept in the audit log: a token pasted into one would be stored in
+// the clear. Refused rather than redacted, so nothing the client sent changes silently.
+const NO_SECRET = {
+  message: 'Looks like it holds an access token; never put a secret in a name or description.',
+  params: { code: 'contains_secret' },
+};
 // What a name cannot consist of alone: spaces, format characters, other default-ignorable ones (Hangul fillers,
 // variation selectors, the grapheme joiner), combining marks without a base, and the blank Braille pattern.
 const INVISIBLE = /[\p{White_Space}\p{Cf}\p{Default_Ignorable_Code_Point}\p{M}\u2800]/gu;
+// Spaces and invisible format characters at either end of a name. Not the emoji tag characters (U+E0000–E007F),
+// which end subdivision flags.
+const EDGE_INVISIBLE =
+  /^[\p{White_Space}\u00AD\u061C\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF]+|[\p{White_Space}\u00AD\u061C\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF]+$/gu;
+const BIDI_CONTROL = /[\u202A-\u202E\u2066-\u2069]/;
 // A lone UTF-16 surrogate cannot be stored as UTF-8: D1 would keep a replacement character instead.
 const WELL_FORMED = {
   message: 'Must be valid Unicode text (no lone surrogates).',
@@ -26,7 +38,9 @@ const WELL_FORMED = {
 
 export const nameSchema = z
   .string()
-  .trim()
+  // Invisible format characters at either end (zero-width spaces, word joiners, BOM, direction marks) are trimmed
+  // with the spaces: `\u200Bdeploy` is `deploy`.
+  .overwrite((s) => s.replace(EDGE_INVISIBLE, ''))
   // One spelling per name (NFC: `é`, not `e` + U+0301), so look-alikes collide and length counts what people see.
   .normalize('NFC')
   // Blank includes names made only of invisible characters (zero-width spaces, joiners, BOM).
@@ -40,9 +54,16 @@ export const nameSchema = z
     message: 'Must be a single line without control characters.',
     params: { code: 'invalid_characters' },
   })
+  // Embedding, override and isolate controls reorder what follows: `prod\u202Etxt.yek` shows as `prodkey.txt`.
+  .refine((s) => !BIDI_CONTROL.test(s), {
+    message: 'Must not contain bidirectional control characters (U+202A–U+202E, U+2066–U+2069).',
+    params: { code: 'invalid_characters' },
+  })
+  // Text already refused as too long is not searched (a huge body would cost a search per `_`).
+  .refine((s) => chars(s) > 100 || !holdsToken(s), NO_SECRET)
   .openapi({
     description:
-      '1–100 characters after trimming and Unicode NFC normalization, single line, not only invisible characters.',
+      '1–100 characters after trimming and Unicode NFC normalization, single line, not only invisible characters, no bidirectional controls.',
     minLength: 1,
     maxLength: 100,
     example: 'CI deploy',
@@ -58,6 +79,7 @@ export const descriptionSchema = z
     message: 'Must not contain control characters.',
     params: { code: 'invalid_characters' },
   })
+  .refine((s) => chars(s) > 500 || !holdsToken(s), NO_SECRET)
   .transform((s) => (s === '' ? null : s))
   .nullable()
   .openapi({

@@ -86,15 +86,18 @@ export function isUsableSubject(subject: unknown): subject is string {
   );
 }
 
-/** A display claim (name, email): trimmed, control characters and lone surrogates dropped, bounded. */
+/**
+ * A display claim (name, email): trimmed, control characters and lone surrogates dropped, bounded to `max`
+ * characters (code points, so a cut never splits a surrogate pair into a replacement character).
+ */
 export const displayText = (value: unknown, max: number) => {
   if (typeof value !== 'string') return null;
   const clean = value
     .replace(/\p{Cc}/gu, '')
     .toWellFormed()
-    .trim()
-    .slice(0, max);
-  return clean || null;
+    .trim();
+  const cut = clean.length > max ? [...clean].slice(0, max).join('').trimEnd() : clean;
+  return cut || null;
 };
 
 export function invalidToken(): AppError {
@@ -152,6 +155,10 @@ export async function verifyManagementJwt(jwt: string, auth: Config['auth']): Pr
   }
   const subject = payload.sub;
   if (!isUsableSubject(subject)) throw invalidToken();
+  // Issued later than the clock skew allows: a broken or forged issuer clock. Such a JWT would count as newer than
+  // a role change made meanwhile (SCIM, the admin API) and undo it, so it is refused, as an `nbf` that far out is.
+  if (typeof payload.iat === 'number' && payload.iat * 1000 > Date.now() + auth.clockSkewSeconds * 1000)
+    throw invalidToken();
   return {
     subject,
     name: displayText(payload.name, 200),

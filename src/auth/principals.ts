@@ -3,7 +3,9 @@ import type { DrizzleD1Database } from 'drizzle-orm/d1';
 import type { Role } from '../config';
 import { changedRows } from '../db/conditional';
 import { type PrincipalRow, principals } from '../db/schema';
+import { forbidden } from '../errors';
 import { newId } from '../lib/ids';
+import { nameKey } from '../lib/names';
 import type { Identity } from './jwt';
 
 export interface Principal {
@@ -34,7 +36,7 @@ export function toPrincipal(row: PrincipalRow): Principal {
  */
 export function principalKeys(p: { name: string | null; email: string | null; subject: string | null }) {
   return {
-    nameKey: p.name === null ? null : p.name.toLowerCase(),
+    nameKey: p.name === null ? null : nameKey(p.name),
     searchKey: [p.name ?? '', p.email ?? '', p.subject ?? ''].join('\n').toLowerCase(),
   };
 }
@@ -49,6 +51,8 @@ export interface UpsertResult {
   principal: Principal;
   /** The previous role when this call changed it (the caller refreshes cached token records). */
   roleChangedFrom: Role | null;
+  /** This call created the user (their first sign-in). */
+  created: boolean;
 }
 
 /**
@@ -64,7 +68,20 @@ export async function upsertUser(
   const issuedAt = identity.issuedAt === null ? null : Math.min(identity.issuedAt, now);
   let row = await db.select().from(principals).where(eq(principals.subject, identity.subject)).get();
   if (!row) {
-    await db
+    // A user whose subject differs only in letter case (SCIM's userName is not case-exact, so a provider may have
+    // provisioned `ALICE`): the same person or not, the gateway cannot tell. Merging could hand one user another's
+    // tokens; a second account would dodge that one's deprovisioning. Neither: the sign-in is refused.
+    const lookalike = await db
+      .select({ id: principals.id })
+      .from(principals)
+      .where(subjectMatches(identity.subject))
+      .get();
+    if (lookalike)
+      throw forbidden(
+        'subject_conflict',
+        'An account whose subject differs from yours only in letter case exists; ask an administrator.',
+      );
+    const inserted = await db
       .insert(principals)
       .values({
         id: newId('usr'),
@@ -81,18 +98,25 @@ export async function upsertUser(
         claimsIssuedAt: issuedAt,
       })
       // Two first calls at once: the second insert is a no-op and both read the same row below.
-      .onConflictDoNothing({ target: principals.subject });
+      .onConflictDoNothing({ target: principals.subject })
+      .run();
     row = await db.select().from(principals).where(eq(principals.subject, identity.subject)).get();
     if (!row) throw new Error('principal vanished after insert');
-    return { principal: toPrincipal(row), roleChangedFrom: null };
+    return { principal: toPrincipal(row), roleChangedFrom: null, created: changedRows(inserted) === 1 };
   }
   // A JWT issued before the one whose claims the row holds (a demoted admin's earlier, unexpired token) does not
   // set them back: the row's newer role and profile apply to this call too.
   const older = issuedAt !== null && row.claimsIssuedAt !== null && issuedAt < row.claimsIssuedAt;
-  if (older) return { principal: toPrincipal(row), roleChangedFrom: null };
-  const changed = row.name !== identity.name || row.email !== identity.email || row.role !== identity.role;
+  if (older) return { principal: toPrincipal(row), roleChangedFrom: null, created: false };
+  // A claim the JWT does not carry (many issuers send no `name`) keeps what the row holds, such as the profile an
+  // identity provider provisioned over SCIM: absent is not empty.
+  const profile = {
+    name: identity.name ?? row.name,
+    email: identity.email ?? row.email,
+    role: identity.role,
+  };
+  const changed = row.name !== profile.name || row.email !== profile.email || row.role !== profile.role;
   if (changed || (row.lastSeenAt ?? 0) + SEEN_INTERVAL_MS < now) {
-    const profile = { name: identity.name, email: identity.email, role: identity.role };
     const claimsIssuedAt = Math.max(issuedAt ?? 0, row.claimsIssuedAt ?? 0) || null;
     const result = await db
       .update(principals)
@@ -116,11 +140,11 @@ export async function upsertUser(
       .run();
     if (changedRows(result) === 0) {
       const current = await db.select().from(principals).where(eq(principals.id, row.id)).get();
-      if (current) return { principal: toPrincipal(current), roleChangedFrom: null };
+      if (current) return { principal: toPrincipal(current), roleChangedFrom: null, created: false };
     }
     const roleChangedFrom = row.role !== identity.role ? row.role : null;
     row = { ...row, ...profile };
-    return { principal: toPrincipal(row), roleChangedFrom };
+    return { principal: toPrincipal(row), roleChangedFrom, created: false };
   }
-  return { principal: toPrincipal(row), roleChangedFrom: null };
+  return { principal: toPrincipal(row), roleChangedFrom: null, created: false };
 }

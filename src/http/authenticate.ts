@@ -1,7 +1,7 @@
 import { eq } from 'drizzle-orm';
 import type { Context, MiddlewareHandler } from 'hono';
 import { getCookie } from 'hono/cookie';
-import type { RequestContext } from '../audit';
+import { auditInsert, type RequestContext } from '../audit';
 import { verifyManagementJwt } from '../auth/jwt';
 import { type Principal, toPrincipal, upsertUser } from '../auth/principals';
 import { principals } from '../db/schema';
@@ -160,7 +160,22 @@ async function callerFromJwt(c: Context<AppEnv>, jwt: string): Promise<Caller> {
   const config = c.get('config');
   const identity = await verifyManagementJwt(jwt, config.auth);
   const now = Date.now();
-  const { principal, roleChangedFrom } = await upsertUser(c.get('db'), identity, now);
+  const db = c.get('db');
+  const { principal, roleChangedFrom, created } = await upsertUser(db, identity, now);
+  // A first sign-in and a role the identity provider changed are audited like any other change to a principal,
+  // with the user as the actor (their JWT carried the change).
+  if (created || roleChangedFrom) {
+    const event = {
+      action: created ? 'user.created' : 'user.role_changed',
+      targetType: 'principal' as const,
+      targetId: principal.id,
+      ownerId: principal.id,
+      detail: created
+        ? { role: principal.role, via: 'jwt' }
+        : { from: roleChangedFrom, to: principal.role, via: 'jwt' },
+    };
+    await auditInsert(db, requestContext(c, { id: principal.id, kind: principal.kind }), event, now).run();
+  }
   if (!principal.active)
     throw forbidden('principal_inactive', 'Your account is deactivated; ask an administrator.');
   if (roleChangedFrom) {

@@ -3,6 +3,7 @@ import { HTTPException } from 'hono/http-exception';
 import type { z } from 'zod';
 import { AppError, type FieldError, serviceUnavailable, validationError } from '../errors';
 import { decodeFully } from '../lib/percent';
+import { redactTokens } from '../tokens/format';
 
 // RFC 9457 problem+json, rendered in one place with three tiers: ours (AppError) → any HTTPException (Hono's
 // own 400/415) → anything else (logged, generic 500 that reveals nothing).
@@ -121,13 +122,16 @@ const CODE_BY_ISSUE: Record<string, string> = {
   unrecognized_keys: 'unknown_field',
 };
 
-/** zod issues → field errors: which field, a stable code, and why. */
+/**
+ * zod issues → field errors: which field, a stable code, and why. Field names come from the client (an unknown key
+ * is named back): one shaped like a token is redacted, as a token never appears in an error.
+ */
 export function fieldErrors(issues: z.core.$ZodIssue[], input?: unknown): FieldError[] {
   return issues.flatMap((issue): FieldError[] => {
-    const field = issue.path.map(String).join('.');
+    const field = redactTokens(issue.path.map(String).join('.'));
     if (issue.code === 'unrecognized_keys') {
       return issue.keys.map((key) => ({
-        field: field ? `${field}.${key}` : key,
+        field: field ? `${field}.${redactTokens(key)}` : redactTokens(key),
         code: 'unknown_field',
         message: 'Unknown field.',
       }));

@@ -94,6 +94,26 @@ export function redactTokens(text: string): string {
   return text.replace(TOKEN_SHAPE, '_[redacted]');
 }
 
+/**
+ * True when `text` holds a well-formed token of any prefix: the shape and a matching checksum (which covers the
+ * prefix), so a long identifier after an underscore (`build_<sha>`) is not mistaken for one. For text the gateway
+ * refuses to store, where a false alarm would refuse an honest name.
+ */
+export function holdsToken(text: string): boolean {
+  TOKEN_SHAPE.lastIndex = 0;
+  for (let match = TOKEN_SHAPE.exec(text); match; match = TOKEN_SHAPE.exec(text)) {
+    const end = match.index + 1 + BODY_LENGTH;
+    // The prefix ends at this `_`; try each start a prefix could have (at most 38 characters back).
+    for (let start = match.index; start >= 0 && match.index - start < 38; start--) {
+      const prefix = text.slice(start, match.index + 1);
+      if (!/^[a-z0-9_]*_$/.test(prefix)) break;
+      if (PREFIX_PATTERN.test(prefix) && isWellFormedToken(text.slice(start, end), prefix)) return true;
+    }
+    TOKEN_SHAPE.lastIndex = match.index + 1;
+  }
+  return false;
+}
+
 /** True when `text` holds something shaped like a token. */
 export function holdsTokenShape(text: string): boolean {
   TOKEN_SHAPE.lastIndex = 0;

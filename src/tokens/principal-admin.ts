@@ -126,14 +126,39 @@ export async function updateServiceAccount(
   const { db, now, ctx } = deps;
   const current = await loadPrincipal(deps, id, 'service_account');
   if (input.name !== undefined) await assertNameFree(deps, input.name, id);
-  const changes = Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined));
+  const stored = await db
+    .select({ description: principals.description })
+    .from(principals)
+    .where(eq(principals.id, id))
+    .get();
+  const before: typeof input = {
+    name: current.name ?? undefined,
+    description: stored?.description ?? null,
+    role: current.role,
+  };
+  // Only what differs from the row: a PATCH that restates a value changes nothing and records nothing.
+  const changes = Object.fromEntries(
+    Object.entries(input).filter(
+      ([field, value]) => value !== undefined && value !== before[field as keyof typeof input],
+    ),
+  );
   if (Object.keys(changes).length === 0) return current;
   const event = {
     action: 'service_account.updated',
     targetType: 'principal' as const,
     targetId: id,
     ownerId: id,
-    detail: { changed: Object.keys(changes) },
+    // Each field with what it was and what it became, as token.updated records them: a promotion and a demotion
+    // must read differently.
+    detail: {
+      changed: Object.keys(changes),
+      ...Object.fromEntries(
+        Object.entries(changes).map(([field, to]) => [
+          field,
+          { from: before[field as keyof typeof input] ?? null, to },
+        ]),
+      ),
+    },
   };
   await guardName(
     db.batch([
@@ -187,7 +212,10 @@ export async function updateUser(
   const active = input.active !== undefined && input.active !== user.active ? input.active : undefined;
   const role = input.role !== undefined && input.role !== user.role ? input.role : undefined;
   // A role stated here dates the claims even when it is the stored one: a JWT issued before must not change it.
+  // Dated a clock skew ahead: a JWT signed just before, by an issuer whose clock runs ahead (within the skew the
+  // gateway accepts), must not count as newer either.
   const datesClaims = input.role !== undefined;
+  const claimsIssuedAt = now + deps.config.auth.clockSkewSeconds * 1000;
   if (active === undefined && role === undefined && !datesClaims) return user;
   const event = (action: string, detail: Record<string, unknown>) =>
     auditInsert(
@@ -202,7 +230,7 @@ export async function updateUser(
       .set({
         ...(active === undefined ? {} : { active }),
         ...(role === undefined ? {} : { role }),
-        ...(datesClaims ? { claimsIssuedAt: now } : {}),
+        ...(datesClaims ? { claimsIssuedAt } : {}),
         ...(active === undefined && role === undefined ? {} : { updatedAt: now }),
       })
       .where(eq(principals.id, id)),
@@ -213,7 +241,7 @@ export async function updateUser(
   const updated = {
     ...user,
     ...(active === undefined ? {} : { active }),
-    ...(role === undefined ? {} : { role, claimsIssuedAt: now }),
+    ...(role === undefined ? {} : { role, claimsIssuedAt }),
   };
   try {
     await republishOwnerTokens(deps, updated);
@@ -259,8 +287,8 @@ export async function provisionUser(
     updatedAt: now,
     lastSeenAt: null,
     createdBy: null,
-    // A role stated by the provider outranks JWTs issued before it, as a role set by PATCH does.
-    claimsIssuedAt: input.role === undefined ? null : now,
+    // A role stated by the provider outranks JWTs issued before it, as a role set by PATCH does (see updateUser).
+    claimsIssuedAt: input.role === undefined ? null : now + deps.config.auth.clockSkewSeconds * 1000,
   };
   const event = {
     action: 'user.provisioned',

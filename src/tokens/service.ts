@@ -6,6 +6,7 @@ import { changedRows, insertIfPreviousChanged, insertWhere } from '../db/conditi
 import { nextUpdatedAt, nextUpdatedAtAfter, type TokenRow, tokens } from '../db/schema';
 import { AppError, conflict, preconditionFailed, validationError } from '../errors';
 import { newId } from '../lib/ids';
+import { nameKey } from '../lib/names';
 import {
   assertMayGenerate,
   changedMeanwhile,
@@ -97,7 +98,7 @@ async function insertNewToken(
     ownerId: owner.id,
     type: owner.kind === 'user' ? 'personal' : 'service',
     name: fields.name,
-    nameKey: fields.name.toLowerCase(),
+    nameKey: nameKey(fields.name),
     description: fields.description,
     scopes: JSON.stringify(fields.scopes),
     secretHash: await hashToken(token, config.peppers.current),
@@ -183,7 +184,7 @@ export async function updateToken(
   if (precondition && !precondition(row)) throw preconditionFailed();
   const changes: Partial<TokenRow> = {};
   if (input.name !== undefined && input.name !== row.name)
-    Object.assign(changes, { name: input.name, nameKey: input.name.toLowerCase() });
+    Object.assign(changes, { name: input.name, nameKey: nameKey(input.name) });
   if (input.description !== undefined && input.description !== row.description)
     changes.description = input.description;
   const expiresAt = resolveExpiration(config.policy.expiration, input, now);

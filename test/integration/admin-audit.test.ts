@@ -44,6 +44,7 @@ describe('every admin action is in the audit log', () => {
     // Compared as a set: two events in the same millisecond have no defined order.
     const trail = events.map((e) => `${e.action} ${e.target.id}`).sort();
     const expected = [
+      ['user.created', admin.id],
       ['service_account.created', account.id],
       ['service_account.updated', account.id],
       ['token.created', service.id],
@@ -92,7 +93,8 @@ describe('filters', () => {
     const account = await createServiceAccount(admin);
     await createServiceAccount(other);
     const mine = await adminAudit(admin, { actor_id: admin.id });
-    expect(mine.map((e) => e.target.id)).toEqual([account.id]);
+    // The service account, and the admin's own first call (user.created).
+    expect(mine.map((e) => e.target.id)).toEqual([account.id, admin.id]);
   });
 
   it('since (inclusive) and until (exclusive) bound the time range', async () => {

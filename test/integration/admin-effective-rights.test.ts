@@ -89,15 +89,20 @@ describe('a lowered role cuts the scopes on the next use', () => {
     expect((await getWith('/admin/users', promoted)).status).toBe(200);
   });
 
-  it('a JWT dated in the future does not outrank the JWTs that follow it', async () => {
+  it('a JWT dated in the future does not outrank the JWTs that follow it; beyond the clock skew it is refused', async () => {
     const user = await knownUser('member');
     const now = Math.floor(Date.now() / 1000);
-    const skewed = await jwtFor(user.subject, { role: 'admin', issuedAt: now + 86_400 });
+    await expectProblem(
+      await getWith('/currentuser', await jwtFor(user.subject, { role: 'admin', issuedAt: now + 86_400 })),
+      401,
+      'invalid_token',
+    );
+    const skewed = await jwtFor(user.subject, { role: 'admin', issuedAt: now + 30 });
     expect((await expectJson<{ role: string }>(await getWith('/currentuser', skewed), 200)).role).toBe(
       'admin',
     );
-    // Dated a minute ahead too, so it counts as issued when it arrives, after the skewed one, however slow the
-    // machine (with `now + 1` a run that crossed the next second saw it as older than the first call).
+    // Dated a minute ahead too (the most the skew allows), so it counts as issued when it arrives, after the skewed
+    // one, however slow the machine (with `now + 1` a run that crossed the next second saw it as older).
     const demoted = await jwtFor(user.subject, { role: 'member', issuedAt: now + 60 });
     expect((await expectJson<{ role: string }>(await getWith('/currentuser', demoted), 200)).role).toBe(
       'member',

@@ -68,7 +68,10 @@ describe('GET /audit — events for every mutation', () => {
     steps.push(await send(user, 'DELETE', `/tokens/${rotated.id}`));
     expect(steps.map((s) => s.res.status)).toEqual([201, 200, 200, 200, 201, 204]);
 
-    const events = await auditOf(user);
+    // The user's first call recorded their account (user.created); the rest are the token's events.
+    const all = await auditOf(user);
+    expect(all.at(-1)).toMatchObject({ action: 'user.created', target: { type: 'principal', id: me } });
+    const events = all.filter((e) => e.target.type === 'token');
     // Events in the same millisecond have no defined order, so match each request to its event by action.
     // A rotation starts the successor's trail with its own token.created.
     const expected = [
@@ -196,7 +199,8 @@ describe('GET /audit — events for every mutation', () => {
     await postJson(`/tokens/${created.id}/revoke`, stranger.jwt);
     await call(`${API}/tokens/${created.id}`, { method: 'DELETE', headers: bearer(stranger.jwt) });
     expect(await auditOf(user)).toEqual(before);
-    expect(await auditOf(stranger)).toEqual([]);
+    // The stranger's own first call is theirs; nothing they were refused.
+    expect((await auditOf(stranger)).map((e) => e.action)).toEqual(['user.created']);
   });
 
   it('writes no event for a PATCH that changes nothing', async () => {
@@ -206,7 +210,7 @@ describe('GET /audit — events for every mutation', () => {
       headers: bearer(user.jwt),
       json: { name: 'same' },
     });
-    expect((await auditOf(user)).map((e) => e.action)).toEqual(['token.created']);
+    expect((await auditOf(user)).map((e) => e.action)).toEqual(['token.created', 'user.created']);
   });
 });
 
@@ -217,7 +221,7 @@ describe('GET /audit — scope and paging', () => {
     const b = await createToken(bob.jwt);
     await postJson(`/tokens/${b.id}/revoke`, bob.jwt);
     const events = await auditOf(alice);
-    expect(events.map((e) => e.target.id)).toEqual([a.id]);
+    expect(events.map((e) => e.target.id)).toEqual([a.id, await myId(alice)]);
     expect(JSON.stringify(events)).not.toContain(b.id);
   });
 
@@ -240,7 +244,7 @@ describe('GET /audit — scope and paging', () => {
       await postJson(`/tokens/${t.id}/revoke`, user.jwt);
     }
     const all = await auditOf(user);
-    expect(all).toHaveLength(8);
+    expect(all).toHaveLength(9); // 4 × created and revoked, and the user's first call (user.created)
     const walked: AuditEvent[] = [];
     let cursor: string | null = null;
     do {

@@ -7,13 +7,13 @@ import { API, expectJson, getWith, type TokenBody } from './support';
 
 // Unicode edge cases in the free-text fields (token and service-account names and descriptions). Text that is
 // unusual but valid — emoji sequences, right-to-left marks, joiners, replacement characters — is stored and read
-// back exactly as sent. What is not text at all (lone UTF-16 surrogates, which no UTF-8 store can hold) and names
+// back exactly as sent (bidirectional overrides only in descriptions: in a name they disguise it). What is not text at all (lone UTF-16 surrogates, which no UTF-8 store can hold) and names
 // made only of invisible characters must be refused with a 422 naming the field, leaving D1 unchanged.
 
 const VALID_BUT_UNUSUAL: [string, string][] = [
   ['emoji ZWJ sequences', '👩‍👩‍👧‍👦'.repeat(14)],
   ['flags and skin tones', '🇫🇷🇯🇵 👍🏽'],
-  ['right-to-left text with an override inside', 'deploy \u202Eexe.txt'],
+  ['right-to-left text with marks inside', 'שלום \u200Fabc\u200E עולם'],
   ['zero-width joiner inside a word', 'ab\u200Dcd'],
   ['combining marks', 'e\u0301\u0302\u0303'],
   ['CJK and Arabic', '部署 نشر'],
@@ -111,6 +111,26 @@ describe('text that is not Unicode text is refused', () => {
         }),
       ['name', 'description'],
     );
+  });
+
+  it('a name with a bidirectional embedding, override or isolate is a 422 (a description keeps it)', async () => {
+    const user = await knownUser();
+    const before = await snapshotD1();
+    // `deploy \u202Eexe.txt` shows as `deploy txt.exe`.
+    for (const name of ['deploy \u202Eexe.txt', 'a\u202Ab', 'a\u2066b\u2069', 'a\u2068b']) {
+      const res = await call(`${API}/tokens`, { method: 'POST', headers: bearer(user.jwt), json: { name } });
+      await expectRefused(res, { field: 'name', label: JSON.stringify(name) });
+    }
+    expect(await snapshotD1()).toEqual(before);
+    const created = await expectJson<TokenBody>(
+      await call(`${API}/tokens`, {
+        method: 'POST',
+        headers: bearer(user.jwt),
+        json: { name: 'bidi in description', description: 'deploy \u202Eexe.txt' },
+      }),
+      201,
+    );
+    expect(created.description).toBe('deploy \u202Eexe.txt');
   });
 
   it('a name made only of invisible characters is a 422 (blank)', async () => {

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { fakeUpstream } from '../gateway-support';
 import { bearer, call, createToken, jwtFor, uniqueUser } from '../helpers';
 import {
@@ -46,6 +46,16 @@ async function scimError(res: Response, status: number, scimType?: string) {
   const body = await scimJson<{ schemas: string[]; status: string; scimType?: string }>(res, status);
   expect(body).toMatchObject({ schemas: [ERROR_SCHEMA], status: String(status) });
   if (scimType) expect(body.scimType).toBe(scimType);
+}
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+/** Moves this worker's clock past the skew a role set by SCIM is dated ahead by, so a JWT issued now is newer. */
+function afterTheSkew() {
+  vi.useFakeTimers({ toFake: ['Date'] });
+  vi.setSystemTime(Date.now() + 61_000);
 }
 
 const byUserName = (name: string) => scim(`/Users?filter=${encodeURIComponent(`userName eq "${name}"`)}`);
@@ -165,6 +175,7 @@ describe('PATCH /scim/v2/Users/{id} — deprovisioning', () => {
     expect(events.map((e) => [e.action, e.detail?.via])).toEqual([
       ['user.reactivated', 'scim'],
       ['user.deactivated', 'scim'],
+      ['user.created', 'jwt'],
     ]);
   });
 
@@ -359,13 +370,17 @@ describe('SCIM roles', () => {
       'member',
     );
     await expectProblem(await adminOnly(created.token), 403, 'insufficient_scope');
-    // A JWT issued after it is newer news from the same provider, and applies.
-    const later = await jwtFor(user.subject, { role: 'admin', issuedAt: Math.floor(Date.now() / 1000) + 2 });
+    // A JWT issued after it (and after the clock skew the gateway allows an issuer) is newer news, and applies.
+    afterTheSkew();
+    const later = await jwtFor(user.subject, { role: 'admin' });
     expect((await getWith('/admin/users', later)).status).toBe(200);
 
     const admin = await knownUser('admin');
     const events = await adminAudit(admin, { target_id: user.id, action: 'user.role_changed' });
-    expect(events.map((e) => e.detail)).toEqual([{ from: 'admin', to: 'member', via: 'scim' }]);
+    expect(events.map((e) => e.detail)).toEqual([
+      { from: 'member', to: 'admin', via: 'jwt' },
+      { from: 'admin', to: 'member', via: 'scim' },
+    ]);
   });
 
   it('a role stated that equals the stored one still outranks an older JWT', async () => {
@@ -448,7 +463,11 @@ describe('SCIM roles', () => {
     expect(await scimJson<ScimUser>(res, 200)).toMatchObject({ active: false, roles: [] });
     await expectProblem(await echo(created.token), 401, 'invalid_token');
     const events = await adminAudit(await knownUser('admin'), { target_id: user.id });
-    expect(events.map((e) => e.action).sort()).toEqual(['user.deactivated', 'user.role_changed']);
+    expect(events.map((e) => e.action).sort()).toEqual([
+      'user.created',
+      'user.deactivated',
+      'user.role_changed',
+    ]);
   });
 
   it('400 for roles this subset cannot read, and the role stays', async () => {
@@ -575,7 +594,8 @@ describe('POST /scim/v2/Users (provisioning before the first sign-in)', () => {
       id: created.id,
       role: 'admin',
     });
-    const later = await jwtFor(subject, { role: 'member', issuedAt: nowS + 60 });
+    afterTheSkew();
+    const later = await jwtFor(subject, { role: 'member' });
     expect((await expectJson<{ role: string }>(await getWith('/currentuser', later), 200)).role).toBe(
       'member',
     );

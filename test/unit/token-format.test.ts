@@ -4,6 +4,7 @@ import {
   checksumChars,
   crc32,
   generateToken,
+  holdsToken,
   holdsTokenShape,
   isWellFormedToken,
   redactTokens,
@@ -202,5 +203,22 @@ describe('tokenHint', () => {
     const hint = tokenHint(token, 'hint_');
     expect(hint).toBe(`hint_…${token.slice(token.length - 4)}`);
     expect(hint).not.toContain(token.slice(5, token.length - 4));
+  });
+});
+
+describe('holdsToken', () => {
+  it('finds a well-formed token of any prefix inside text, and only that', () => {
+    for (const prefix of ['pat_', 'acme_pat_', 'ab12_cd_ef_']) {
+      const token = generateToken(prefix);
+      expect(holdsToken(`key: ${token}.`), prefix).toBe(true);
+      expect(holdsToken(`x${token}`), prefix).toBe(true);
+      expect(holdsToken(`build_${token}`), prefix).toBe(true);
+      // One character changed breaks the checksum.
+      const typo = token.slice(0, -1) + (token.endsWith('A') ? 'B' : 'A');
+      expect(holdsToken(typo), prefix).toBe(false);
+    }
+    expect(holdsToken('deploy_3f786850e387550fdab836ed7e6dc881de23001b')).toBe(false);
+    expect(holdsToken(`pat_${'a'.repeat(36)}`)).toBe(false);
+    expect(holdsToken('no token here')).toBe(false);
   });
 });
