@@ -24,6 +24,8 @@ export function clientKey(ip: string): string {
   const [head = '', tail] = ip.split('::', 2);
   const front = head ? head.split(':') : [];
   const back = tail === undefined ? [] : tail ? tail.split(':') : [];
+  // `::` stands for at least one zero group, so more than seven around it is not IPv6 (and no array to fill).
+  if (tail !== undefined && front.length + back.length > 7) return ip;
   const groups =
     tail === undefined ? front : [...front, ...Array(8 - front.length - back.length).fill('0'), ...back];
   const prefix = groups.slice(0, 4).map((group) => Number.parseInt(group, 16));

@@ -26,4 +26,9 @@ describe('clientKey', () => {
   it('leaves anything else as its own key', () => {
     for (const ip of ['garbage:x', 'unknown', '1:2']) expect(clientKey(ip)).toBe(ip);
   });
+
+  it('leaves an address with "::" and eight or more other groups as its own key, without throwing', () => {
+    for (const ip of ['1:2:3:4:5:6:7::8:9', '1:2:3:4:5:6:7:8::9', '1:2:3:4::5:6:7:8'])
+      expect(clientKey(ip)).toBe(ip);
+  });
 });
