@@ -1,5 +1,5 @@
 import type { Config } from '../config';
-import { admitsRequests, type TokenState, tombstone } from '../tokens/state';
+import { admitsRequests, isTokenState, type TokenState, tombstone } from '../tokens/state';
 import { ExpiringLru } from './lru';
 
 // The two cache tiers in front of D1, both keyed by the token's HMAC (never the token):
@@ -147,11 +147,12 @@ export function kvKey(hash: string): string {
 }
 
 export async function readKv(kv: KVNamespace, hash: string, config: Config): Promise<TokenState | null> {
-  const value = await kv.get<TokenState>(kvKey(hash), {
+  const value = await kv.get<unknown>(kvKey(hash), {
     type: 'json',
     cacheTtl: config.cache.kvCacheTtlSeconds,
   });
-  return value && value.v === 1 ? value : null;
+  // Anything but a complete record (another format, a truncated or hand-edited one) is no answer: D1 decides.
+  return isTokenState(value) ? value : null;
 }
 
 /** Seconds a KV record may live: never past the token's expiry (plus a minute), never below KV's 60 s minimum. */

@@ -74,7 +74,9 @@ function decide(
     source,
   });
   if (state.state !== 'active') return refuse(state.state);
-  if (state.exp !== null && state.exp <= deps.now) return refuse('expired');
+  // Written so that an exp that is not a number (never from D1) refuses rather than means "never".
+  if (state.exp !== null && !(typeof state.exp === 'number' && state.exp > deps.now))
+    return refuse('expired');
   // A deactivated user's personal tokens stop; service tokens belong to service accounts and carry on.
   if (!state.owner.active && state.type === 'personal') return refuse('owner_inactive');
   return { ok: true, state, hash, scopes: effectiveScopes(state, deps.config), source };

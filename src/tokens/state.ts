@@ -1,4 +1,4 @@
-import type { Role } from '../config';
+import { ROLES, type Role } from '../config';
 
 // The compact record that the caches (isolate memory and KV) hold for a token, keyed by the token's hash.
 // It carries everything a verification decides on, so expiry and owner state are checked on every request
@@ -63,11 +63,39 @@ export function tokenStateFrom(row: TokenStateSource): TokenState {
   };
 }
 
+const isString = (value: unknown): value is string => typeof value === 'string';
+
+/**
+ * True when `value` has every field of a TokenState with the right type. KV is read as untrusted input (a
+ * truncated, hand-edited or other-format record): one that fails this is ignored, and D1 decides.
+ */
+export function isTokenState(value: unknown): value is TokenState {
+  const v = value as Partial<Record<keyof TokenState, unknown>> | null;
+  if (typeof v !== 'object' || v === null || v.v !== 1) return false;
+  const owner = v.owner as Partial<Record<keyof TokenState['owner'], unknown>> | null;
+  return (
+    isString(v.id) &&
+    (v.state === 'active' || v.state === 'revoked' || v.state === 'deleted') &&
+    (v.type === 'personal' || v.type === 'service') &&
+    (v.exp === null || Number.isFinite(v.exp)) &&
+    Number.isFinite(v.iat) &&
+    Array.isArray(v.scopes) &&
+    v.scopes.every(isString) &&
+    typeof owner === 'object' &&
+    owner !== null &&
+    isString(owner.id) &&
+    (owner.subject === null || isString(owner.subject)) &&
+    (ROLES as readonly unknown[]).includes(owner.role) &&
+    typeof owner.active === 'boolean'
+  );
+}
+
 /** True when a request with this record may pass: active, not expired, and (for personal tokens) an active owner. */
 export function admitsRequests(state: TokenState, now: number): boolean {
   return (
     state.state === 'active' &&
-    (state.exp === null || state.exp > now) &&
+    // Not `exp !== null && exp <= now`: an exp that is not a number (never from D1) must not mean "never".
+    (state.exp === null || (typeof state.exp === 'number' && state.exp > now)) &&
     (state.owner.active || state.type !== 'personal')
   );
 }

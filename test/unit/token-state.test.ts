@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { type TokenStateSource, tokenStateFrom, tokenStatus, tombstone } from '../../src/tokens/state';
+import {
+  admitsRequests,
+  isTokenState,
+  type TokenState,
+  type TokenStateSource,
+  tokenStateFrom,
+  tokenStatus,
+  tombstone,
+} from '../../src/tokens/state';
 
 const NOW = Date.UTC(2027, 2, 14, 12, 0, 0);
 
@@ -77,5 +85,70 @@ describe('tombstone', () => {
       expect(stone.owner.role).toBe('member');
       expect(stone.owner.subject).toBeNull();
     }
+  });
+});
+
+describe('isTokenState', () => {
+  const record: TokenState = {
+    v: 1,
+    id: 'tok_shape_1',
+    state: 'active',
+    type: 'personal',
+    exp: NOW + 1000,
+    iat: NOW - 5000,
+    scopes: ['read'],
+    owner: { id: 'usr_shape_1', subject: 'shape-1', role: 'member', active: true },
+  };
+
+  it('accepts a complete record, a tombstone and one that never expires', () => {
+    expect(isTokenState(record)).toBe(true);
+    expect(isTokenState(tombstone('tok_shape_2', 'revoked'))).toBe(true);
+    expect(isTokenState({ ...record, exp: null, owner: { ...record.owner, subject: null } })).toBe(true);
+  });
+
+  it('refuses a record with any field missing or of the wrong type', () => {
+    const { exp: _exp, ...withoutExp } = record;
+    const { owner: _owner, ...withoutOwner } = record;
+    const broken: unknown[] = [
+      null,
+      'active',
+      withoutExp,
+      withoutOwner,
+      { ...record, v: 2 },
+      { ...record, id: 7 },
+      { ...record, state: 'valid' },
+      { ...record, type: 'robot' },
+      { ...record, exp: String(NOW + 1000) },
+      { ...record, exp: Number.NaN },
+      { ...record, iat: undefined },
+      { ...record, scopes: 'read' },
+      { ...record, scopes: [1] },
+      { ...record, owner: null },
+      { ...record, owner: { ...record.owner, id: undefined } },
+      { ...record, owner: { ...record.owner, subject: 3 } },
+      { ...record, owner: { ...record.owner, role: 'root' } },
+      { ...record, owner: { ...record.owner, active: 'yes' } },
+    ];
+    for (const value of broken) expect(isTokenState(value), JSON.stringify(value)).toBe(false);
+  });
+});
+
+describe('admitsRequests', () => {
+  it('refuses a record whose expiry is not a number rather than treating it as "never"', () => {
+    const state = tokenStateFrom({
+      id: 'tok_admits_1',
+      type: 'personal',
+      expiresAt: null,
+      revokedAt: null,
+      createdAt: NOW,
+      scopes: '[]',
+      ownerId: 'usr_admits_1',
+      ownerSubject: 'admits-1',
+      ownerRole: 'member',
+      ownerActive: true,
+    });
+    expect(admitsRequests(state, NOW)).toBe(true);
+    expect(admitsRequests({ ...state, exp: undefined } as unknown as TokenState, NOW)).toBe(false);
+    expect(admitsRequests({ ...state, exp: String(NOW + 1000) } as unknown as TokenState, NOW)).toBe(false);
   });
 });
