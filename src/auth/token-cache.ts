@@ -49,9 +49,12 @@ const loads = new Map<string, Load<unknown>>();
 export const loadStats = { queued: 0 };
 /**
  * A load older than `joinWindowMs` is not joined: storage is slow or stuck, so ask again. A fresh caller queued
- * behind a load waits for it no longer than that either. (Mutable for tests.)
+ * behind a load waits for it no longer than that either. A verification writes what it read from D1 to KV only
+ * when the read began at most `fillWindowMs` before: the resync that follows every change (RESYNC_DELAY_MS,
+ * 1.5 s, after its KV write) then comes later than any fill whose read missed the change, and drops it.
+ * (Mutable for tests.)
  */
-export const loadLimits = { joinWindowMs: 5_000 };
+export const loadLimits = { joinWindowMs: 5_000, fillWindowMs: 1_000 };
 const LOAD_KINDS = ['miss:', 'kv:', 'd1:'] as const;
 
 /**

@@ -7,7 +7,15 @@ import { isWellFormedToken } from '../tokens/format';
 import { hashToken } from '../tokens/hash';
 import { findTokenStateByHash } from '../tokens/repository';
 import { admitsRequests, type TokenState, tokenStateFrom } from '../tokens/state';
-import { type CachedLookup, isolateCache, type LoadTicket, readKv, sharedLoad, writeKv } from './token-cache';
+import {
+  type CachedLookup,
+  isolateCache,
+  type LoadTicket,
+  loadLimits,
+  readKv,
+  sharedLoad,
+  writeKv,
+} from './token-cache';
 
 // Verifying a presented PAT, as a readable sequence of checks:
 //   format + checksum (no I/O) → hash → isolate memory → KV → D1 → status → expiry → owner → scopes.
@@ -87,6 +95,7 @@ async function loadFromD1(deps: VerifyDeps, hash: string, token: string) {
   const candidates = [hash];
   for (const pepper of config.peppers.previous) candidates.push(await hashToken(token, pepper));
   verifyStats.d1Reads++;
+  const readAt = Date.now();
   let row: Awaited<ReturnType<typeof findTokenStateByHash>>;
   try {
     row = await findTokenStateByHash(deps.db, candidates);
@@ -95,7 +104,7 @@ async function loadFromD1(deps: VerifyDeps, hash: string, token: string) {
     console.error(JSON.stringify({ event: 'verify_d1_failed', error: String(error) }));
     throw serviceUnavailable('Token storage is unavailable; try again shortly.');
   }
-  if (!row) return { state: null, upgraded: false };
+  if (!row) return { state: null, upgraded: false, readAt };
   const upgraded = row.secretHash !== hash;
   if (upgraded) {
     // Stored under an older pepper: move it to the current one. Until that lands nothing is cached, so a
@@ -110,7 +119,7 @@ async function loadFromD1(deps: VerifyDeps, hash: string, token: string) {
         .run(),
     );
   }
-  return { state: tokenStateFrom(row), upgraded };
+  return { state: tokenStateFrom(row), upgraded, readAt };
 }
 
 export async function verifyPat(token: string, deps: VerifyDeps): Promise<VerifyResult> {
@@ -173,14 +182,16 @@ async function loadMiss(
     if (!ticket.stale) remember(deps, hash, fromKv);
     return { state: fromKv, source: 'kv' };
   }
-  const { state, upgraded } = await sharedLoad('d1:', hash, deps.now, deps.waitUntil, () =>
+  const { state, upgraded, readAt } = await sharedLoad('d1:', hash, deps.now, deps.waitUntil, () =>
     loadFromD1(deps, hash, token),
   );
   if (!upgraded && !ticket.stale) {
     remember(deps, hash, state);
     // Only records that let a request through go to KV: a denial read here could be undone in D1 a moment later
     // (a restore, a reactivation) and a stale negative would then outlive it; denials are KV's by publish only.
-    if (state && admitsRequests(state, deps.now))
+    // And only from a read begun at most `fillWindowMs` (1 s) ago: a change made elsewhere during a read that
+    // missed it checks KV again 1.5 s after its own write, so after this one lands, and drops it.
+    if (state && admitsRequests(state, deps.now) && Date.now() - readAt <= loadLimits.fillWindowMs)
       deps.waitUntil(writeKv(deps.kv, hash, state, config, deps.now).catch(() => {}));
   }
   return { state, source: 'd1' };

@@ -8,7 +8,7 @@ import type { Config } from '../config';
 import { principals, type TokenRow, tokens } from '../db/schema';
 import { type AppError, conflict, forbidden, notFound } from '../errors';
 import { findToken, findTokenStateById } from './repository';
-import { type TokenState, tokenStateFrom } from './state';
+import { tokenStateFrom } from './state';
 
 // What every lifecycle operation shares: loading a token through the permission matrix, and publishing its new
 // state to the caches after a change.
@@ -111,7 +111,7 @@ export async function publish(
   }
   deps.waitUntil(
     new Promise((resolve) => setTimeout(resolve, RESYNC_DELAY_MS))
-      .then(() => resyncTokenState(deps, row.id, row.secretHash, 'tombstone' in next ? null : next))
+      .then(() => resyncTokenState(deps, row.id, row.secretHash))
       .catch((error: unknown) =>
         console.error(JSON.stringify({ event: 'kv_resync_failed', token_id: row.id, error: String(error) })),
       ),
@@ -121,32 +121,28 @@ export async function publish(
 /**
  * Re-asserts a revocation or deletion from D1's current state. It never writes an active record: a positive
  * written late could cover a revocation made meanwhile (a live token missing from KV just falls back to D1). When
- * the publish wrote a positive that no longer matches D1 (two edits at once: the older one's KV write may have
- * landed last), a positive record that differs from D1 is dropped instead, so a cache never keeps a longer life or
- * wider scopes than D1 holds; the record of a later change, equal to D1, stays.
+ * D1 says active, a positive record that differs from it is dropped instead, whoever wrote it: this publish's own,
+ * landed after a newer change's, or another isolate's cache fill whose D1 read began before this change and
+ * landed after it (fills are written within 1 s of their read, so before this runs). So a cache never keeps a
+ * longer life or wider scopes than D1 holds; a record equal to D1's state stays.
  */
-async function resyncTokenState(
-  deps: ServiceDeps,
-  id: string,
-  hash: string,
-  published: TokenState | null,
-): Promise<void> {
+async function resyncTokenState(deps: ServiceDeps, id: string, hash: string): Promise<void> {
   // By id: a verification may have moved the row to a new pepper (a new hash) after this change read it, and
   // cached it under that hash.
   const current = await findTokenStateById(deps.db, id);
-  const now = Date.now();
+  const cache = { ...deps, now: Date.now() };
+  let settle: (hash: string) => Promise<void>;
   if (current && current.revokedAt === null) {
-    // What this publish wrote may since have covered a newer change's record: then whatever positive record is
-    // there and differs from D1 goes. One that matches D1 (the newer change's own) stays.
     const fresh = JSON.stringify(tokenStateFrom(current));
-    if (published && JSON.stringify(published) !== fresh)
-      await dropStalePositive({ ...deps, now }, hash, fresh);
-    return;
+    settle = (h) => dropStalePositive(cache, h, fresh);
+  } else {
+    const gone = { tombstone: current ? ('revoked' as const) : ('deleted' as const), id };
+    settle = (h) => publishTokenState(cache, h, gone);
   }
-  const gone = { tombstone: current ? ('revoked' as const) : ('deleted' as const), id };
-  await publishTokenState({ ...deps, now }, hash, gone);
-  if (current && current.secretHash !== hash)
-    await publishTokenState({ ...deps, now }, current.secretHash, gone);
+  // Each hash on its own: KV failing for one must not leave the other stale.
+  const hashes = current && current.secretHash !== hash ? [hash, current.secretHash] : [hash];
+  const failed = (await Promise.allSettled(hashes.map(settle))).find((r) => r.status === 'rejected');
+  if (failed) throw failed.reason;
 }
 
 /**

@@ -1,0 +1,150 @@
+import { env } from 'cloudflare:workers';
+import { drizzle } from 'drizzle-orm/d1';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { type Principal, toPrincipal } from '../../src/auth/principals';
+import { kvKey, loadLimits, readKv, resetIsolateCache, writeKv } from '../../src/auth/token-cache';
+import { verifyPat } from '../../src/auth/verify-pat';
+import { getConfig } from '../../src/config';
+import type { PrincipalRow } from '../../src/db/schema';
+import type { ServiceDeps } from '../../src/tokens/access';
+import { createToken, updateToken } from '../../src/tokens/service';
+import { tombstone } from '../../src/tokens/state';
+import { currentUserWithPat, userWithToken } from './support';
+
+// What other isolates do to KV while a change is made here, and what must hold afterwards: a cache fill whose D1
+// read began before a change and that lands after it (another isolate's, which this one cannot invalidate) never
+// outlives the change's resync, whether the change shortened the token's life or revoked it.
+// Another isolate is simulated by what it writes to KV, at the moment it would write it.
+
+afterEach(() => {
+  vi.restoreAllMocks();
+  vi.useRealTimers();
+  resetIsolateCache();
+});
+
+const config = getConfig(env);
+const db = drizzle(env.DB);
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function principalOf(subject: string): Promise<Principal> {
+  const row = await env.DB.prepare('select * from principals where subject = ?')
+    .bind(subject)
+    .first<Record<string, unknown>>();
+  return toPrincipal({ ...row, active: Boolean(row!.active) } as unknown as PrincipalRow);
+}
+
+/** Service dependencies whose waitUntil work (a publish, then its delayed resync) `settle()` waits for. */
+function serviceDeps(actor: Principal, kv: KVNamespace = env.TOKEN_CACHE) {
+  const pending: Promise<unknown>[] = [];
+  const deps: ServiceDeps = {
+    db,
+    kv,
+    config,
+    now: Date.now(),
+    ctx: { actor: { id: actor.id, kind: actor.kind }, ip: null, userAgent: null, requestId: 'coherence' },
+    waitUntil: (promise) => void pending.push(promise),
+  };
+  const settle = async () => {
+    while (pending.length) await Promise.allSettled(pending.splice(0));
+  };
+  return { deps, settle };
+}
+
+/** A token whose create has settled (publish and resync done), so no earlier resync runs during the test. */
+async function settledToken() {
+  const { user } = await userWithToken();
+  const actor = await principalOf(user.subject);
+  const { deps, settle } = serviceDeps(actor);
+  const { token, row } = await createToken(deps, actor, actor, {
+    name: `coherence ${crypto.randomUUID()}`,
+    expires_in_days: 90,
+  });
+  await settle();
+  return { user, actor, token, id: row.id, hash: row.secretHash };
+}
+
+/** KV whose first put (the change's publish) is followed, once it landed, by `then()` (a late fill). */
+function afterFirstPut(then: () => Promise<unknown>): KVNamespace {
+  let fired = false;
+  return new Proxy(env.TOKEN_CACHE, {
+    get(target, prop) {
+      const value = Reflect.get(target, prop);
+      if (typeof value !== 'function') return value;
+      if (prop !== 'put' || fired) return value.bind(target);
+      return async (...args: Parameters<KVNamespace['put']>) => {
+        fired = true;
+        await target.put(...args);
+        await then();
+      };
+    },
+  });
+}
+
+/** The next D1 read of the token by `hash` gets its rows, then holds them until `release()`. */
+function holdFirstTokenRead(hash: string) {
+  const proto = Object.getPrototypeOf(env.DB.prepare('select 1')) as { raw: () => Promise<unknown> };
+  const raw = proto.raw;
+  const state = { held: false, release: () => {} };
+  const gate = new Promise<void>((resolve) => (state.release = resolve));
+  vi.spyOn(proto, 'raw').mockImplementation(async function (this: D1PreparedStatement) {
+    const rows = await raw.call(this);
+    const { statement = '', params = [] } = this as { statement?: string; params?: unknown[] };
+    if (!state.held && /from "tokens"/.test(statement) && params.includes(hash)) {
+      state.held = true;
+      await gate;
+    }
+    return rows;
+  });
+  return state;
+}
+
+describe('a cache fill from a D1 read made before a change', () => {
+  it('landing just after an expiry edit, it is dropped by the edit’s resync', async () => {
+    const t = await settledToken();
+    // What another isolate read from D1 just before the edit, and writes to KV just after the edit's publish.
+    const stale = (await readKv(env.TOKEN_CACHE, t.hash, config))!;
+    expect(stale.state).toBe('active');
+    const kv = afterFirstPut(() => writeKv(env.TOKEN_CACHE, t.hash, stale, config, Date.now()));
+    const { deps, settle } = serviceDeps(t.actor, kv);
+    const edited = await updateToken(deps, t.actor, t.id, { expires_in_days: 1 });
+    expect(edited.expiresAt).toBeLessThan(stale.exp!);
+    await settle(); // the resync, 1.5 s later
+    const record = await readKv(env.TOKEN_CACHE, t.hash, config);
+    expect(record === null || record.exp === edited.expiresAt, JSON.stringify(record)).toBe(true);
+
+    // An hour past the new expiry, in another isolate: refused.
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(edited.expiresAt! + 3_600_000);
+    resetIsolateCache();
+    expect((await currentUserWithPat(t.token)).status).toBe(401);
+  }, 15_000);
+
+  it('is not written at all when the read began more than fillWindowMs before (it would land after a resync)', async () => {
+    const t = await settledToken();
+    await env.TOKEN_CACHE.delete(kvKey(t.hash)); // aged out: the next verification reads D1
+    resetIsolateCache();
+    const hold = holdFirstTokenRead(t.hash);
+    const pending: Promise<unknown>[] = [];
+    const verifying = verifyPat(t.token, {
+      config,
+      db,
+      kv: env.TOKEN_CACHE,
+      now: Date.now(),
+      waitUntil: (promise) => void pending.push(promise),
+    });
+    for (let i = 0; i < 500 && !hold.held; i++) await sleep(10);
+    expect(hold.held).toBe(true);
+    // Meanwhile another isolate revokes the token: D1, then its tombstone in KV; its resync has come and gone.
+    await env.DB.prepare("update tokens set revoked_at = ?, revoke_reason = 'admin' where id = ?")
+      .bind(Date.now(), t.id)
+      .run();
+    await writeKv(env.TOKEN_CACHE, t.hash, tombstone(t.id, 'revoked'), config, Date.now());
+    await sleep(loadLimits.fillWindowMs + 200); // a slow D1 answer
+    hold.release();
+    expect((await verifying).ok).toBe(true); // it read D1 before the revocation
+    await Promise.allSettled(pending);
+    expect((await readKv(env.TOKEN_CACHE, t.hash, config))?.state).toBe('revoked');
+    resetIsolateCache(); // another isolate
+    expect((await currentUserWithPat(t.token)).status).toBe(401);
+  }, 15_000);
+});
