@@ -142,10 +142,17 @@ export async function revokeMany(
         .update(tokens)
         .set({ revokedAt: now, revokedBy: ctx.actor.id, revokeReason: reason, updatedAt: nextUpdatedAt(now) })
         .where(live)
-        .returning({ id: tokens.id }),
+        // The hash as revoked: a verification may have moved the row to a new pepper since it was read, and
+        // cached it under that hash, which is the one the tombstone must cover.
+        .returning({ id: tokens.id, secretHash: tokens.secretHash }),
     ]);
-    const changedIds = new Set((changed as { id: string }[]).map((r) => r.id));
-    revoked.push(...chunk.filter((row) => changedIds.has(row.id)));
+    const hashes = new Map(
+      (changed as { id: string; secretHash: string }[]).map((r) => [r.id, r.secretHash]),
+    );
+    for (const row of chunk) {
+      const secretHash = hashes.get(row.id);
+      if (secretHash !== undefined) revoked.push({ ...row, secretHash });
+    }
   }
   await Promise.all(
     revoked.map((row) => publish(deps, { ...row, revokedAt: now, revokeReason: reason }, null, 'revoked')),

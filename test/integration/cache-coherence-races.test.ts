@@ -7,14 +7,19 @@ import { verifyPat } from '../../src/auth/verify-pat';
 import { getConfig } from '../../src/config';
 import type { PrincipalRow } from '../../src/db/schema';
 import type { ServiceDeps } from '../../src/tokens/access';
+import { revokeLeaked } from '../../src/tokens/revocation';
 import { createToken, updateToken } from '../../src/tokens/service';
 import { tombstone } from '../../src/tokens/state';
+import { failKv } from '../reliability-support';
+import { TEST_VARS } from '../vars';
 import { currentUserWithPat, userWithToken } from './support';
 
 // What other isolates do to KV while a change is made here, and what must hold afterwards: a cache fill whose D1
 // read began before a change and that lands after it (another isolate's, which this one cannot invalidate) never
 // outlives the change's resync, whether the change shortened the token's life or revoked it.
-// Another isolate is simulated by what it writes to KV, at the moment it would write it.
+// Another isolate is simulated by what it writes to KV, at the moment it would write it. And during a pepper
+// rotation, where a verification moves a token's row to a new hash: a revocation covers the hash the row has when
+// it is revoked.
 
 afterEach(() => {
   vi.restoreAllMocks();
@@ -147,4 +152,74 @@ describe('a cache fill from a D1 read made before a change', () => {
     resetIsolateCache(); // another isolate
     expect((await currentUserWithPat(t.token)).status).toBe(401);
   }, 15_000);
+});
+
+/** The pepper rotated: version 2 current, 1 (the Worker's own, `config`) previous. */
+const rotated = {
+  ...config,
+  peppers: {
+    current: { version: 2, secret: 'rotated-pepper-0123456789abcdef0123456789' },
+    previous: [{ version: 1, secret: TEST_VARS.TOKEN_PEPPER }],
+  },
+};
+
+/** Verifies `token` here with `version` (a Worker version's config); `drain()` finishes its waitUntil work. */
+function verifier(token: string) {
+  const pending: Promise<unknown>[] = [];
+  const waitUntil = (promise: Promise<unknown>) => void pending.push(promise);
+  const drain = async () => {
+    while (pending.length) await Promise.allSettled(pending.splice(0));
+  };
+  const verify = (version = rotated) =>
+    verifyPat(token, { config: version, db, kv: env.TOKEN_CACHE, now: Date.now(), waitUntil });
+  return { waitUntil, drain, verify };
+}
+
+/**
+ * A leak report of `t`'s token with the rotated pepper, whose D1 batch waits for this isolate to verify the token
+ * twice: the first moves its row to the pepper-2 hash, the second caches it, active, under that hash.
+ */
+function leakReportRacingUpgrade(t: Awaited<ReturnType<typeof settledToken>>, afterRace = () => {}) {
+  const v = verifier(t.token);
+  let fired = false;
+  const hooked = new Proxy(db, {
+    get(target, prop, receiver) {
+      if (prop !== 'batch') return Reflect.get(target, prop, receiver);
+      return async (queries: unknown) => {
+        if (!fired) {
+          fired = true;
+          expect((await v.verify()).ok).toBe(true);
+          await v.drain();
+          expect((await v.verify()).ok).toBe(true);
+          await v.drain();
+          afterRace();
+        }
+        return (target.batch as (q: unknown) => Promise<unknown>)(queries);
+      };
+    },
+  });
+  const { deps } = serviceDeps(t.actor);
+  return { ...v, deps: { ...deps, db: hooked, config: rotated, waitUntil: v.waitUntil } };
+}
+
+describe('a leak report racing a pepper upgrade', () => {
+  it('the tombstone covers the hash the row moved to: refused on the very next request here', async () => {
+    const t = await settledToken();
+    const race = leakReportRacingUpgrade(t);
+    expect(await revokeLeaked(race.deps, [t.token])).toBe(1);
+    expect((await race.verify()).ok).toBe(false);
+    await race.drain();
+    resetIsolateCache(); // another isolate
+    expect((await race.verify()).ok).toBe(false);
+  }, 20_000);
+
+  it('with KV refusing writes, still refused here after the memory TTL (the 5-minute hold)', async () => {
+    const t = await settledToken();
+    const race = leakReportRacingUpgrade(t, () => failKv({ writes: true }));
+    expect(await revokeLeaked(race.deps, [t.token])).toBe(1);
+    await race.drain(); // the publish and the resync, both refused by KV
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(Date.now() + config.cache.isolateTtlMs + 1_000);
+    expect((await race.verify()).ok).toBe(false);
+  }, 20_000);
 });
