@@ -1,6 +1,7 @@
 import { and, eq, isNull } from 'drizzle-orm';
 import type { DrizzleD1Database } from 'drizzle-orm/d1';
 import type { Config } from '../config';
+import { changedRows } from '../db/conditional';
 import { tokens } from '../db/schema';
 import { serviceUnavailable } from '../errors';
 import { isWellFormedToken } from '../tokens/format';
@@ -10,6 +11,7 @@ import { admitsRequests, type TokenState, tokenStateFrom } from '../tokens/state
 import {
   type CachedLookup,
   isolateCache,
+  kvKey,
   type LoadTicket,
   loadLimits,
   readKv,
@@ -116,7 +118,13 @@ async function loadFromD1(deps: VerifyDeps, hash: string, token: string) {
         // Never a revoked row, nor one another request upgraded meanwhile: a revocation tombstones the hash it
         // read, and its resync (by id) the one the row holds then.
         .where(and(eq(tokens.id, row.id), eq(tokens.secretHash, row.secretHash), isNull(tokens.revokedAt)))
-        .run(),
+        .run()
+        // While two versions are live (a gradual deployment, a rollback), the old one may have cached the token
+        // under the old hash; no later change publishes under it, so that record goes now.
+        .then((result) => (changedRows(result) > 0 ? deps.kv.delete(kvKey(row.secretHash)) : undefined))
+        .catch((error: unknown) =>
+          console.error(JSON.stringify({ event: 'pepper_upgrade_failed', error: String(error) })),
+        ),
     );
   }
   return { state: tokenStateFrom(row), upgraded, readAt };

@@ -8,7 +8,7 @@ import { getConfig } from '../../src/config';
 import type { PrincipalRow } from '../../src/db/schema';
 import type { ServiceDeps } from '../../src/tokens/access';
 import { revokeLeaked } from '../../src/tokens/revocation';
-import { createToken, updateToken } from '../../src/tokens/service';
+import { createToken, revokeToken, updateToken } from '../../src/tokens/service';
 import { tombstone } from '../../src/tokens/state';
 import { failKv } from '../reliability-support';
 import { TEST_VARS } from '../vars';
@@ -19,7 +19,7 @@ import { currentUserWithPat, userWithToken } from './support';
 // outlives the change's resync, whether the change shortened the token's life or revoked it.
 // Another isolate is simulated by what it writes to KV, at the moment it would write it. And during a pepper
 // rotation, where a verification moves a token's row to a new hash: a revocation covers the hash the row has when
-// it is revoked.
+// it is revoked, and the old hash's record goes when the row moves.
 
 afterEach(() => {
   vi.restoreAllMocks();
@@ -221,5 +221,24 @@ describe('a leak report racing a pepper upgrade', () => {
     vi.useFakeTimers({ toFake: ['Date'] });
     vi.setSystemTime(Date.now() + config.cache.isolateTtlMs + 1_000);
     expect((await race.verify()).ok).toBe(false);
+  }, 20_000);
+});
+
+describe('two Worker versions live during a pepper rotation (a gradual deployment, a rollback)', () => {
+  it('the old version’s KV record goes when the new version moves the row, so a later revocation reaches it', async () => {
+    const t = await settledToken(); // hashed with pepper 1, the old version's current one
+    const v = verifier(t.token);
+    expect((await v.verify(config)).ok).toBe(true); // the old version: a KV record under the pepper-1 hash
+    expect(await readKv(env.TOKEN_CACHE, t.hash, config)).not.toBeNull();
+    resetIsolateCache();
+    expect((await v.verify(rotated)).ok).toBe(true); // the new version moves the row to the pepper-2 hash
+    await v.drain();
+    expect(await readKv(env.TOKEN_CACHE, t.hash, config)).toBeNull();
+
+    const { deps, settle } = serviceDeps(t.actor); // revoked through the old version
+    await revokeToken(deps, t.actor, t.id);
+    await settle();
+    resetIsolateCache(); // another old-version isolate
+    expect((await v.verify(config)).ok).toBe(false);
   }, 20_000);
 });
