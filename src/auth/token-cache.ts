@@ -230,10 +230,13 @@ export async function dropTokenState(deps: CacheDeps, hash: string): Promise<voi
 }
 
 /**
- * Drops a positive record of the token, in this isolate's memory and in KV, that is not `fresh` (D1's state, as
- * serialized for KV): a record equal to D1's state stays, whoever wrote it. Never admits anything.
+ * D1 says the token is active, as `fresh` (its state serialized for KV): drops a record that differs from it. In
+ * KV, any: a positive with a longer life or a wider role, or a denial a restore could not overwrite (KV refused
+ * it), which would otherwise outlive the restore by a tombstone's 7 days. In this isolate's memory, only a
+ * positive: a denial there was put by a change made here, held on purpose. Never admits anything (what goes is
+ * read from D1 next), so a revocation landing meanwhile is safe too; a record equal to D1's state stays.
  */
-export async function dropStalePositive(deps: CacheDeps, hash: string, fresh: string): Promise<void> {
+export async function dropStaleRecord(deps: CacheDeps, hash: string, fresh: string): Promise<void> {
   const memory = isolateCache(deps.config);
   const held = memory.peek(hash);
   if (held && admitsRequests(held, deps.now) && JSON.stringify(held) !== fresh) {
@@ -241,6 +244,5 @@ export async function dropStalePositive(deps: CacheDeps, hash: string, fresh: st
     invalidateLoads(hash);
   }
   const stored = await deps.kv.get(kvKey(hash));
-  if (stored === null || stored === fresh) return;
-  if (admitsRequests(JSON.parse(stored) as TokenState, deps.now)) await deps.kv.delete(kvKey(hash));
+  if (stored !== null && stored !== fresh) await deps.kv.delete(kvKey(hash));
 }

@@ -3,7 +3,7 @@ import type { DrizzleD1Database } from 'drizzle-orm/d1';
 import type { RequestContext } from '../audit';
 import { decide, type TokenAction } from '../auth/permissions';
 import { type Principal, toPrincipal } from '../auth/principals';
-import { dropStalePositive, publishTokenState } from '../auth/token-cache';
+import { dropStaleRecord, publishTokenState } from '../auth/token-cache';
 import type { Config } from '../config';
 import { principals, type TokenRow, tokens } from '../db/schema';
 import { type AppError, conflict, forbidden, notFound } from '../errors';
@@ -121,10 +121,11 @@ export async function publish(
 /**
  * Re-asserts a revocation or deletion from D1's current state. It never writes an active record: a positive
  * written late could cover a revocation made meanwhile (a live token missing from KV just falls back to D1). When
- * D1 says active, a positive record that differs from it is dropped instead, whoever wrote it: this publish's own,
- * landed after a newer change's, or another isolate's cache fill whose D1 read began before this change and
- * landed after it (fills are written within 1 s of their read, so before this runs). So a cache never keeps a
- * longer life or wider scopes than D1 holds; a record equal to D1's state stays.
+ * D1 says active, a record that differs from it is dropped instead, whoever wrote it: this publish's own, landed
+ * after a newer change's; another isolate's cache fill whose D1 read began before this change and landed after it
+ * (fills are written within 1 s of their read, so before this runs); or a tombstone a restore's KV write failed to
+ * replace. So a cache never keeps a longer life or wider scopes than D1 holds, nor a denial D1 no longer has; a
+ * record equal to D1's state stays.
  */
 async function resyncTokenState(deps: ServiceDeps, id: string, hash: string): Promise<void> {
   // By id: a verification may have moved the row to a new pepper (a new hash) after this change read it, and
@@ -134,7 +135,7 @@ async function resyncTokenState(deps: ServiceDeps, id: string, hash: string): Pr
   let settle: (hash: string) => Promise<void>;
   if (current && current.revokedAt === null) {
     const fresh = JSON.stringify(tokenStateFrom(current));
-    settle = (h) => dropStalePositive(cache, h, fresh);
+    settle = (h) => dropStaleRecord(cache, h, fresh);
   } else {
     const gone = { tombstone: current ? ('revoked' as const) : ('deleted' as const), id };
     settle = (h) => publishTokenState(cache, h, gone);

@@ -8,7 +8,7 @@ import { getConfig } from '../../src/config';
 import type { PrincipalRow } from '../../src/db/schema';
 import type { ServiceDeps } from '../../src/tokens/access';
 import { revokeLeaked } from '../../src/tokens/revocation';
-import { createToken, revokeToken, updateToken } from '../../src/tokens/service';
+import { createToken, restoreToken, revokeToken, updateToken } from '../../src/tokens/service';
 import { tombstone } from '../../src/tokens/state';
 import { failKv } from '../reliability-support';
 import { TEST_VARS } from '../vars';
@@ -241,4 +241,24 @@ describe('two Worker versions live during a pepper rotation (a gradual deploymen
     resetIsolateCache(); // another old-version isolate
     expect((await v.verify(config)).ok).toBe(false);
   }, 20_000);
+});
+
+describe('a restore whose KV write failed', () => {
+  it('the tombstone it could not replace goes with its resync, once KV takes writes again', async () => {
+    const t = await settledToken();
+    const revoking = serviceDeps(t.actor);
+    await revokeToken(revoking.deps, t.actor, t.id);
+    await revoking.settle();
+    expect((await readKv(env.TOKEN_CACHE, t.hash, config))?.state).toBe('revoked');
+
+    failKv({ writes: true }); // a brief KV write outage, during the restore only
+    const restoring = serviceDeps(t.actor);
+    await restoreToken(restoring.deps, t.actor, t.id);
+    vi.restoreAllMocks(); // KV is back before the resync, 1.5 s later
+    await restoring.settle();
+    const record = await readKv(env.TOKEN_CACHE, t.hash, config);
+    expect(record === null || record.state === 'active', JSON.stringify(record)).toBe(true);
+    resetIsolateCache(); // another isolate
+    expect((await currentUserWithPat(t.token)).status).toBe(200);
+  }, 15_000);
 });
