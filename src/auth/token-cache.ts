@@ -22,9 +22,31 @@ export function isolateCache(config: Config): ExpiringLru<CachedLookup> {
   return local;
 }
 
+/**
+ * What a change made here holds while KV refuses to take it (see KV_FAILURE_HOLD_MS): a denial, or `'d1'`, "KV's
+ * record is stale, read D1" (a positive narrowed by an owner change, whose KV delete failed). Kept apart from the
+ * LRU, which unknown tokens fill: a flood of made-up tokens must not push a hold out. Only changes made in this
+ * isolate while KV fails add to it, so its bound is never reached in practice.
+ */
+export type Hold = TokenState | 'd1';
+const MAX_HOLDS = 10_000;
+let holds: ExpiringLru<Hold> | undefined;
+
+/** The hold on this token, if a change made here has one. Free while there is none (the usual case). */
+export function heldState(hash: string, now: number): Hold | undefined {
+  if (!holds || holds.size === 0) return undefined;
+  return holds.get(hash, now);
+}
+
+function hold(hash: string, value: Hold, until: number): void {
+  holds ??= new ExpiringLru(MAX_HOLDS);
+  holds.set(hash, value, until);
+}
+
 /** For tests and benchmarks: forget everything this isolate cached. */
 export function resetIsolateCache(): void {
   local = undefined;
+  holds = undefined;
 }
 
 // Concurrent requests of this isolate that miss the memory tier for the same hash share one storage load.
@@ -197,6 +219,7 @@ export async function publishTokenState(
   const state = 'tombstone' in next ? tombstone(next.id, next.tombstone) : next;
   const memory = isolateCache(deps.config);
   const ttl = deps.config.cache.isolateTtlMs;
+  holds?.delete(hash); // this change supersedes what an earlier one held
   const keep = (ms: number) => {
     if (ms > 0) memory.set(hash, state, deps.now + ms);
     else memory.delete(hash);
@@ -210,7 +233,10 @@ export async function publishTokenState(
       await writeKv(deps.kv, hash, state, deps.config, deps.now);
     }
   } catch (error) {
-    if (!admitsRequests(state, deps.now)) keep(Math.max(ttl, KV_FAILURE_HOLD_MS));
+    if (!admitsRequests(state, deps.now)) {
+      keep(Math.max(ttl, KV_FAILURE_HOLD_MS));
+      hold(hash, state, deps.now + KV_FAILURE_HOLD_MS);
+    }
     throw error;
   } finally {
     // Only if nothing newer took its place meanwhile (a later change, published concurrently, wins).
@@ -221,12 +247,21 @@ export async function publishTokenState(
 
 /**
  * Forgets a token's record, in this isolate's memory and in KV, so the next request reads D1. Never admits
- * anything, so it is safe whatever happened meanwhile (an owner reactivated: a denial held here goes too).
+ * anything, so it is safe whatever happened meanwhile (an owner reactivated: a denial held here goes too). If KV
+ * refuses the delete, this isolate skips KV for the token for KV_FAILURE_HOLD_MS, so it does not read back the
+ * record it meant to drop (an owner's old, wider role).
  */
 export async function dropTokenState(deps: CacheDeps, hash: string): Promise<void> {
   isolateCache(deps.config).delete(hash);
+  holds?.delete(hash);
   invalidateLoads(hash);
-  await deps.kv.delete(kvKey(hash));
+  try {
+    await deps.kv.delete(kvKey(hash));
+  } catch (error) {
+    hold(hash, 'd1', deps.now + KV_FAILURE_HOLD_MS);
+    invalidateLoads(hash);
+    throw error;
+  }
 }
 
 /**

@@ -10,6 +10,7 @@ import { findTokenStateByHash } from '../tokens/repository';
 import { admitsRequests, type TokenState, tokenStateFrom } from '../tokens/state';
 import {
   type CachedLookup,
+  heldState,
   isolateCache,
   kvKey,
   type LoadTicket,
@@ -142,16 +143,24 @@ export async function verifyPat(token: string, deps: VerifyDeps): Promise<Verify
     verifyStats.memoryHits++;
     return decide(cached, deps, hash, 'memory');
   }
+  // What a change made here holds while KV refuses it: a denial, or "KV's record is stale, skip it".
+  const held = cached === undefined ? heldState(hash, now) : undefined;
+  if (held !== undefined && held !== 'd1') {
+    verifyStats.memoryHits++;
+    return decide(held, deps, hash, 'memory');
+  }
+  const skipKv = held === 'd1';
 
   if (deps.cacheOnly) {
     // Shared and ticketed like any other load, so a change published meanwhile is not overwritten in memory.
-    const fromKv = deps.strict
-      ? null
-      : await sharedLoad('kv:', hash, now, deps.waitUntil, async (ticket) => {
-          const value = await readKvOrNull(deps, hash);
-          if (value && !ticket.stale) remember(deps, hash, value);
-          return value;
-        });
+    const fromKv =
+      deps.strict || skipKv
+        ? null
+        : await sharedLoad('kv:', hash, now, deps.waitUntil, async (ticket) => {
+            const value = await readKvOrNull(deps, hash);
+            if (value && !ticket.stale) remember(deps, hash, value);
+            return value;
+          });
     if (!fromKv) return { ok: false, reason: 'deferred', tokenId: null, ownerId: null, source: 'none' };
     return decide(fromKv, deps, hash, 'kv');
   }
@@ -172,20 +181,24 @@ export async function verifyPat(token: string, deps: VerifyDeps): Promise<Verify
     return decide(state, deps, hash, 'd1');
   }
   const { state, source } = await sharedLoad('miss:', hash, now, deps.waitUntil, (ticket) =>
-    loadMiss(deps, hash, token, ticket),
+    loadMiss(deps, hash, token, ticket, skipKv),
   );
   return decide(state, deps, hash, source);
 }
 
-/** KV, then D1; caches what it found unless the token changed meanwhile (or its row moves to a new pepper). */
+/**
+ * KV (unless `skipKv`), then D1; caches what it found unless the token changed meanwhile (or its row moves to a new
+ * pepper).
+ */
 async function loadMiss(
   deps: VerifyDeps,
   hash: string,
   token: string,
   ticket: LoadTicket,
+  skipKv: boolean,
 ): Promise<{ state: TokenState | null; source: VerifySource }> {
   const { config } = deps;
-  const fromKv = await readKvOrNull(deps, hash);
+  const fromKv = skipKv ? null : await readKvOrNull(deps, hash);
   if (fromKv) {
     if (!ticket.stale) remember(deps, hash, fromKv);
     return { state: fromKv, source: 'kv' };
