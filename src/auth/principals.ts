@@ -105,9 +105,11 @@ export async function upsertUser(
     return { principal: toPrincipal(row), roleChangedFrom: null, created: changedRows(inserted) === 1 };
   }
   // A JWT issued before the one whose claims the row holds (a demoted admin's earlier, unexpired token) does not
-  // set them back: the row's newer role and profile apply to this call too.
+  // set them back: the row's newer role and profile apply to this call too. Nor does any JWT change a user the
+  // identity provider deleted (SCIM DELETE): the row stays as deleted, inactive, until provisioned again.
   const older = issuedAt !== null && row.claimsIssuedAt !== null && issuedAt < row.claimsIssuedAt;
-  if (older) return { principal: toPrincipal(row), roleChangedFrom: null, created: false };
+  if (older || row.deletedAt !== null)
+    return { principal: toPrincipal(row), roleChangedFrom: null, created: false };
   // A claim the JWT does not carry (many issuers send no `name`) keeps what the row holds, such as the profile an
   // identity provider provisioned over SCIM: absent is not empty.
   const profile = {

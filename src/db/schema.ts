@@ -41,6 +41,11 @@ export const principals = sqliteTable(
      * still unexpired, never sets them back (a demoted admin's earlier token cannot re-promote them).
      */
     claimsIssuedAt: integer('claims_issued_at'),
+    /**
+     * When the identity provider deleted the user (SCIM DELETE): the row stays, inactive, so the subject keeps
+     * pointing at it (a JWT issued before gets no account) and the audit trail keeps its principal.
+     */
+    deletedAt: integer('deleted_at'),
   },
   (t) => [
     uniqueIndex('principals_subject_uq').on(t.subject),

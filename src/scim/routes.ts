@@ -1,4 +1,4 @@
-import { and, eq, sql } from 'drizzle-orm';
+import { and, eq, isNull, sql } from 'drizzle-orm';
 import type { Context } from 'hono';
 import { Hono } from 'hono';
 import { z } from 'zod';
@@ -8,14 +8,15 @@ import { subjectMatches } from '../auth/principals';
 import type { Role } from '../config';
 import { type PrincipalRow, principals } from '../db/schema';
 import type { AppEnv } from '../env';
+import { AppError } from '../errors';
 import { requestContext } from '../http/authenticate';
 import { secretsEqual } from '../lib/timing-safe';
-import { provisionUser, updateUser } from '../tokens/principal-admin';
+import { deleteUser, provisionUser, updateUser } from '../tokens/principal-admin';
 
 // A SCIM 2.0 subset (RFC 7643/7644) so an identity provider can provision and deprovision users and change their
 // role: list (with `userName eq "…"`), get, POST a User, PATCH `active` and `roles` (Entra ID's single app role too),
-// PUT a User with them. Deactivating a user here stops their personal tokens exactly as the admin API does; lowering
-// the role narrows them on their next use.
+// PUT a User with them, DELETE a User. Deactivating a user here stops their personal tokens exactly as the admin API
+// does; lowering the role narrows them on their next use; deleting also revokes them for good.
 // Authenticated with SCIM_BEARER_TOKEN; errors use SCIM's own error schema (RFC 7644 §3.12).
 
 const USER_SCHEMA = 'urn:ietf:params:scim:schemas:core:2.0:User';
@@ -246,8 +247,14 @@ export function scimRoutes(): Hono<AppEnv> {
   });
 
   const base = (c: Context) => new URL(c.req.url).origin;
+  // A user the provider deleted is gone as far as SCIM is concerned (RFC 7644 §3.6): 404 for every operation.
   const findUser = (c: Context<AppEnv>, id: string) =>
-    c.get('db').select().from(principals).where(eq(principals.id, id)).get();
+    c
+      .get('db')
+      .select()
+      .from(principals)
+      .where(and(eq(principals.id, id), isNull(principals.deletedAt)))
+      .get();
 
   scim.get('/Users', async (c) => {
     const filter = c.req.query('filter');
@@ -257,7 +264,7 @@ export function scimRoutes(): Hono<AppEnv> {
       Math.max(1, Number.parseInt(c.req.query('startIndex') ?? '1', 10) || 1),
     );
     const count = Math.min(200, Math.max(0, Number.parseInt(c.req.query('count') ?? '100', 10) || 0));
-    let where = eq(principals.kind, 'user');
+    let where = and(eq(principals.kind, 'user'), isNull(principals.deletedAt))!;
     if (filter) {
       const match = /^userName eq "([^"]{1,255})"$/i.exec(filter.trim());
       if (!match) return scimError(c, 400, 'Only `userName eq "…"` filters are supported.', 'invalidFilter');
@@ -408,6 +415,21 @@ export function scimRoutes(): Hono<AppEnv> {
     if (row?.kind !== 'user') return scimError(c, 404, 'No such user.');
     if (renamed(parsed.data.userName, row)) return userNameFixed(c);
     return applyChanges(c, row, changes);
+  });
+
+  // Deletion (RFC 7644 §3.6), as Entra ID sends once a user is removed for good: deprovisioned, their personal
+  // tokens revoked (not restorable), and 404 from then on; a POST of the same userName brings them back.
+  scim.delete('/Users/:id', async (c) => {
+    const row = await findUser(c, c.req.param('id'));
+    if (row?.kind !== 'user') return scimError(c, 404, 'No such user.');
+    try {
+      await deleteUser(serviceDeps(c), row.id);
+    } catch (error) {
+      // Deleted by a concurrent call meanwhile.
+      if (error instanceof AppError && error.status === 404) return scimError(c, 404, 'No such user.');
+      throw error;
+    }
+    return c.body(null, 204);
   });
 
   scim.all('*', (c) => scimError(c, 404, 'Not supported by this SCIM subset.'));

@@ -1,14 +1,16 @@
-import { and, asc, eq, gt, ne, type SQL, sql } from 'drizzle-orm';
-import { auditInsert } from '../audit';
-import { type Principal, principalKeys, subjectMatches } from '../auth/principals';
+import { and, asc, eq, gt, isNotNull, isNull, ne, type SQL, sql } from 'drizzle-orm';
+import { auditInsert, auditInsertIfChanged } from '../audit';
+import { type Principal, principalKeys, subjectMatches, toPrincipal } from '../auth/principals';
 import type { Role } from '../config';
-import { type PrincipalRow, principals } from '../db/schema';
+import { changedRows } from '../db/conditional';
+import { type PrincipalRow, principals, tokens } from '../db/schema';
 import { conflict, notFound } from '../errors';
 import { decodeCursor, encodeCursor } from '../lib/cursor';
 import { newId } from '../lib/ids';
 import { findPrincipal, isUniqueViolation, type ServiceDeps } from './access';
 import { republishOwnerTokens } from './owner-cache';
 import { type Page, pageOf } from './repository';
+import { revokeMany } from './revocation';
 
 // Admin work on principals: service accounts (seed 004: created by admins, tokens that survive people leaving)
 // and user deactivation (seed 002: a user who leaves loses their personal tokens, without revoking each one).
@@ -106,6 +108,7 @@ export async function createServiceAccount(
     lastSeenAt: null,
     createdBy: ctx.actor.id,
     claimsIssuedAt: null,
+    deletedAt: null,
   };
   const event = {
     action: 'service_account.created',
@@ -211,6 +214,19 @@ export async function updateUser(
   const user = await loadPrincipal(deps, id, 'user');
   const active = input.active !== undefined && input.active !== user.active ? input.active : undefined;
   const role = input.role !== undefined && input.role !== user.role ? input.role : undefined;
+  if (active === true) {
+    // A user the identity provider deleted comes back only by being provisioned again (SCIM POST), not by an admin.
+    const row = await db
+      .select({ deletedAt: principals.deletedAt })
+      .from(principals)
+      .where(eq(principals.id, id))
+      .get();
+    if (row?.deletedAt != null)
+      throw conflict(
+        'user_deleted',
+        'The identity provider deleted this user; provision them again over SCIM to bring them back.',
+      );
+  }
   // A role stated here dates the claims even when it is the stored one: a JWT issued before must not change it.
   // Dated a clock skew ahead: a JWT signed just before, by an issuer whose clock runs ahead (within the skew the
   // gateway accepts), must not count as newer either.
@@ -267,14 +283,12 @@ export async function provisionUser(
   },
 ): Promise<PrincipalRow | null> {
   const { db, now, ctx } = deps;
-  const taken = await db
-    .select({ id: principals.id })
-    .from(principals)
-    .where(subjectMatches(input.subject))
-    .get();
-  if (taken) return null;
+  const taken = await db.select().from(principals).where(subjectMatches(input.subject)).get();
+  if (taken && taken.deletedAt === null) return null;
+  // A user the provider deleted and now provisions again: the same row (the subject still points at it), its old
+  // tokens revoked for good by the deletion.
   const row: PrincipalRow = {
-    id: newId('usr'),
+    id: taken?.id ?? newId('usr'),
     kind: 'user',
     subject: input.subject,
     name: input.name,
@@ -289,14 +303,30 @@ export async function provisionUser(
     createdBy: null,
     // A role stated by the provider outranks JWTs issued before it, as a role set by PATCH does (see updateUser).
     claimsIssuedAt: input.role === undefined ? null : now + deps.config.auth.clockSkewSeconds * 1000,
+    deletedAt: null,
   };
   const event = {
     action: 'user.provisioned',
     targetType: 'principal' as const,
     targetId: row.id,
     ownerId: row.id,
-    detail: { role: row.role, active: row.active, via: 'scim' },
+    detail: { role: row.role, active: row.active, via: 'scim', ...(taken ? { again: true } : {}) },
   };
+  if (taken) {
+    const { id, createdAt, lastSeenAt, ...fields } = row;
+    // Only while it is still deleted: a concurrent provisioning of the same user makes one of them a 409.
+    const [update] = await db.batch([
+      db
+        .update(principals)
+        .set(fields)
+        .where(and(eq(principals.id, taken.id), isNotNull(principals.deletedAt))),
+      auditInsertIfChanged(db, ctx, event, now),
+    ]);
+    if (changedRows(update) === 0) return null;
+    const restored = { ...row, createdAt: taken.createdAt, lastSeenAt: taken.lastSeenAt };
+    await republishOwnerTokens(deps, toPrincipal(restored));
+    return restored;
+  }
   try {
     await db.batch([db.insert(principals).values(row), auditInsert(db, ctx, event, now)]);
   } catch (error) {
@@ -305,4 +335,39 @@ export async function provisionUser(
     throw error;
   }
   return row;
+}
+
+/**
+ * A user the identity provider deletes (SCIM DELETE): deactivated at once (their personal tokens stop everywhere
+ * within the KV bound, here at once), then every personal token of theirs is revoked for good, reason
+ * `deprovisioned` (not restorable). The row stays, marked deleted: SCIM answers 404 for it, the subject keeps
+ * pointing at it (so a JWT issued before gets no fresh account), and the audit trail keeps its principal. Provisioning
+ * the same userName again revives the row, without the old tokens. Their service accounts' tokens carry on.
+ */
+export async function deleteUser(deps: ServiceDeps, id: string): Promise<void> {
+  const { db, now, ctx } = deps;
+  const user = await db.select().from(principals).where(eq(principals.id, id)).get();
+  if (!user || user.kind !== 'user' || user.deletedAt !== null) throw notFound('principal');
+  await updateUser(deps, id, { active: false }, 'scim');
+  const [update] = await db.batch([
+    db
+      .update(principals)
+      .set({ deletedAt: now, updatedAt: now })
+      .where(and(eq(principals.id, id), isNull(principals.deletedAt))),
+    auditInsertIfChanged(
+      db,
+      ctx,
+      { action: 'user.deleted', targetType: 'principal', targetId: id, ownerId: id, detail: { via: 'scim' } },
+      now,
+    ),
+  ]);
+  if (changedRows(update) === 0) throw notFound('principal');
+  const live = await db
+    .select()
+    .from(tokens)
+    .where(and(eq(tokens.ownerId, id), eq(tokens.type, 'personal'), isNull(tokens.revokedAt)))
+    .all();
+  // The deactivation above already made every cache refuse these tokens (owner inactive); a second publish per
+  // token would double the KV writes of a user with hundreds of tokens for nothing.
+  await revokeMany(deps, live, 'deprovisioned', { publish: false });
 }

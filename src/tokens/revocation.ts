@@ -115,14 +115,19 @@ export async function restoreToken(
 }
 
 /**
- * Revokes many tokens at once (admin bulk revoke, leak reports, inactivity). Per chunk, one D1 batch writes an
+ * Revokes many tokens at once (admin bulk revoke, leak reports, inactivity, a user deleted over SCIM). Per chunk, one D1 batch writes an
  * audit event for exactly the rows that are still live and then revokes them, so events and revocations match
  * even under concurrency. Returns the rows that this call revoked.
  */
 export async function revokeMany(
   deps: ServiceDeps,
   rows: TokenRow[],
-  reason: 'admin' | 'leaked' | 'inactivity' | 'user',
+  reason: 'admin' | 'leaked' | 'inactivity' | 'user' | 'deprovisioned',
+  /**
+   * `false` when the caches already refuse every one of these tokens (their owner was just deactivated and their
+   * records re-published): D1 and the audit log only, within the Worker's subrequest budget.
+   */
+  options: { publish?: boolean } = {},
 ): Promise<TokenRow[]> {
   const { db, now, ctx } = deps;
   const revoked: TokenRow[] = [];
@@ -154,9 +159,10 @@ export async function revokeMany(
       if (secretHash !== undefined) revoked.push({ ...row, secretHash });
     }
   }
-  await Promise.all(
-    revoked.map((row) => publish(deps, { ...row, revokedAt: now, revokeReason: reason }, null, 'revoked')),
-  );
+  if (options.publish !== false)
+    await Promise.all(
+      revoked.map((row) => publish(deps, { ...row, revokedAt: now, revokeReason: reason }, null, 'revoked')),
+    );
   return revoked.map((row) => ({
     ...row,
     revokedAt: now,

@@ -18,6 +18,7 @@ export interface PrincipalBody {
   created_at: string;
   updated_at: string;
   last_seen_at: string | null;
+  deleted_at: string | null;
 }
 
 export interface OwnerSummary {

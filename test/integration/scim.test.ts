@@ -12,7 +12,7 @@ import {
   scim,
   scimActive,
 } from './admin-support';
-import { expectJson, expectProblem, getWith } from './support';
+import { expectJson, expectProblem, getWith, postJson } from './support';
 
 // The SCIM 2.0 subset (RFC 7644) an identity provider uses to deprovision users: list with `userName eq`, get,
 // PATCH `active`. Deprovisioning stops the user's personal tokens through the gateway, exactly like the admin API.
@@ -638,5 +638,113 @@ describe('POST /scim/v2/Users (provisioning before the first sign-in)', () => {
       await scimError(await post(json), 400, 'invalidValue');
     await scimError(await post(resource(subject), 'text/plain'), 415);
     expect((await scimJson<ScimList>(await byUserName(subject), 200)).totalResults).toBe(0);
+  });
+});
+
+describe('DELETE /scim/v2/Users/{id} (the provider removed the user for good)', () => {
+  const remove = (id: string) => scim(`/Users/${id}`, { method: 'DELETE' });
+
+  it('204: the personal tokens stop and are revoked for good, and the user is gone for every SCIM operation', async () => {
+    const { user, created } = await knownUserWithToken();
+    const second = await createToken(user.jwt);
+    const res = await remove(user.id);
+    expect(res.status).toBe(204);
+    expect(await res.text()).toBe('');
+    await expectProblem(await echo(created.token), 401, 'invalid_token');
+    await expectProblem(await echo(second.token), 401, 'invalid_token');
+    // A JWT issued before the deletion gets no account back, nor one issued after it (the provider would not).
+    await expectProblem(await getWith('/currentuser', user.jwt), 403, 'principal_inactive');
+    const promoted = await jwtFor(user.subject, { role: 'admin', name: 'Renamed' });
+    await expectProblem(await getWith('/currentuser', promoted), 403, 'principal_inactive');
+
+    await scimError(await scim(`/Users/${user.id}`), 404);
+    await scimError(await scim(`/Users/${user.id}`, { method: 'PATCH', json: scimActive(true) }), 404);
+    await scimError(
+      await scim(`/Users/${user.id}`, {
+        method: 'PUT',
+        json: { schemas: [USER_SCHEMA], userName: user.subject, active: true },
+      }),
+      404,
+    );
+    await scimError(await remove(user.id), 404);
+    expect((await scimJson<ScimList>(await byUserName(user.subject), 200)).totalResults).toBe(0);
+
+    const admin = await knownUser('admin');
+    const inventory = await expectJson<{ data: { id: string; status: string; revoke_reason: string }[] }>(
+      await getWith(`/admin/tokens?owner_id=${user.id}`, admin.jwt),
+      200,
+    );
+    expect(inventory.data.map((t) => [t.status, t.revoke_reason])).toEqual([
+      ['revoked', 'deprovisioned'],
+      ['revoked', 'deprovisioned'],
+    ]);
+    await expectProblem(
+      await postJson(`/admin/tokens/${created.id}/restore`, admin.jwt),
+      409,
+      'not_restorable',
+    );
+    await expectProblem(await postJson(`/admin/users/${user.id}/reactivate`, admin.jwt), 409, 'user_deleted');
+    const users = await expectJson<{ data: { id: string; active: boolean; deleted_at: string | null }[] }>(
+      await getWith(`/admin/users?limit=100&q=${encodeURIComponent(user.subject)}`, admin.jwt),
+      200,
+    );
+    expect(users.data.find((u) => u.id === user.id)).toMatchObject({
+      active: false,
+      deleted_at: expect.any(String),
+    });
+
+    // Compared as a set: events in the same millisecond have no defined order.
+    // The JWT after the deletion changed nothing: no role change, no event.
+    const events = await adminAudit(admin, { target_id: user.id });
+    expect(events.map((e) => `${e.action} ${e.detail?.via}`).sort()).toEqual([
+      'user.created jwt',
+      'user.deactivated scim',
+      'user.deleted scim',
+    ]);
+    const revoked = await adminAudit(admin, { target_id: created.id, action: 'token.revoked' });
+    expect(revoked.map((e) => e.detail)).toEqual([{ reason: 'deprovisioned' }]);
+  });
+
+  it("the user's service accounts' tokens carry on", async () => {
+    const leaver = await knownUser('admin');
+    const service = await createServiceToken(leaver, (await createServiceAccount(leaver)).id);
+    expect((await remove(leaver.id)).status).toBe(204);
+    expect((await echo(service.token)).status).toBe(200);
+  });
+
+  it('provisioning the same userName again brings the user back, without their old tokens', async () => {
+    const { user, created } = await knownUserWithToken();
+    expect((await remove(user.id)).status).toBe(204);
+    const res = await scim('/Users', {
+      method: 'POST',
+      json: { schemas: [USER_SCHEMA], userName: user.subject, roles: [{ value: 'member' }] },
+    });
+    const back = await scimJson<ScimUser>(res, 201);
+    expect(back).toMatchObject({ id: user.id, userName: user.subject, active: true });
+    expect((await scim(`/Users/${user.id}`)).status).toBe(200);
+    // A JWT issued after the provisioning signs in; the old token stays revoked.
+    afterTheSkew();
+    const jwt = await jwtFor(user.subject, { role: 'member' });
+    expect((await getWith('/currentuser', jwt)).status).toBe(200);
+    await expectProblem(await echo(created.token), 401, 'invalid_token');
+    // Provisioned again while present: a conflict, as for any existing user.
+    await scimError(
+      await scim('/Users', { method: 'POST', json: { schemas: [USER_SCHEMA], userName: user.subject } }),
+      409,
+      'uniqueness',
+    );
+    const events = await adminAudit(await knownUser('admin'), {
+      target_id: user.id,
+      action: 'user.provisioned',
+    });
+    expect(events.map((e) => e.detail)).toEqual([{ role: 'member', active: true, via: 'scim', again: true }]);
+  });
+
+  it('404 for an unknown id and for a service account', async () => {
+    const admin = await knownUser('admin');
+    const account = await createServiceAccount(admin);
+    await scimError(await remove('usr_doesnotexist0000'), 404);
+    await scimError(await remove(account.id), 404);
+    await scimError(await scim('/Users/x', { method: 'DELETE', token: null }), 401);
   });
 });

@@ -43,6 +43,10 @@ export const Principal = z
     created_at: z.string(),
     updated_at: z.string(),
     last_seen_at: z.string().nullable(),
+    deleted_at: z.string().nullable().openapi({
+      description:
+        'When the identity provider deleted the user over SCIM (their personal tokens were revoked).',
+    }),
   })
   .openapi('Principal');
 
@@ -61,6 +65,7 @@ export function toPrincipalResource(row: PrincipalRow): z.infer<typeof Principal
     created_at: iso(row.createdAt)!,
     updated_at: iso(row.updatedAt)!,
     last_seen_at: iso(row.lastSeenAt),
+    deleted_at: iso(row.deletedAt),
   };
 }
 

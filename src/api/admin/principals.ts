@@ -177,10 +177,14 @@ const routes = {
     path: '/admin/users/{id}/reactivate',
     tags: ['Admin'],
     summary: 'Reactivate a user',
-    description: 'Brings back their tokens that were not revoked or expired meanwhile.',
+    description:
+      'Brings back their tokens that were not revoked or expired meanwhile. A user the identity provider deleted over SCIM comes back only by being provisioned again (409 `user_deleted`).',
     middleware: admin,
     request: { params: idParam },
-    responses: { 200: { description: 'The user.', ...json(Principal) }, ...errorResponses(401, 403, 404) },
+    responses: {
+      200: { description: 'The user.', ...json(Principal) },
+      ...errorResponses(401, 403, 404, 409),
+    },
   }),
 };
 

@@ -1,0 +1,1 @@
+ALTER TABLE `principals` ADD `deleted_at` integer;
