@@ -27,7 +27,7 @@ const NO_SECRET = {
 const INVISIBLE = /[\p{White_Space}\p{Cf}\p{Default_Ignorable_Code_Point}\p{M}\u2800]/gu;
 // Spaces and invisible format characters at either end of a name. Not the emoji tag characters (U+E0000–E007F),
 // which end subdivision flags.
-const EDGE_INVISIBLE =
+export const EDGE_INVISIBLE =
   /^[\p{White_Space}\u00AD\u061C\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF]+|[\p{White_Space}\u00AD\u061C\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF]+$/gu;
 const BIDI_CONTROL = /[\u202A-\u202E\u2066-\u2069]/;
 // A lone UTF-16 surrogate cannot be stored as UTF-8: D1 would keep a replacement character instead.

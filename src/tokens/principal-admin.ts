@@ -347,7 +347,7 @@ export async function provisionUser(
 export async function deleteUser(deps: ServiceDeps, id: string): Promise<void> {
   const { db, now, ctx } = deps;
   const user = await db.select().from(principals).where(eq(principals.id, id)).get();
-  if (!user || user.kind !== 'user' || user.deletedAt !== null) throw notFound('principal');
+  if (user?.kind !== 'user' || user.deletedAt !== null) throw notFound('principal');
   await updateUser(deps, id, { active: false }, 'scim');
   const [update] = await db.batch([
     db

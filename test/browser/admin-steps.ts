@@ -51,7 +51,10 @@ export async function adminJourney(kit: Kit, t: TestContext): Promise<void> {
   await page.getByRole('dialog', { name: 'Copy your token' }).waitFor();
   const secret = await page.locator('#copy-value').inputValue();
   await page.getByRole('dialog', { name: 'Copy your token' }).getByRole('button', { name: 'Close' }).click();
-  await page.locator('#sa-tokens tbody tr', { hasText: 'deploy' }).getByText('Active').waitFor();
+  await page
+    .locator('#sa-tokens tbody tr', { hasText: 'deploy' })
+    .getByText('Active', { exact: true })
+    .waitFor();
   assert.equal(await gatewayStatus(kit, secret), 200);
   // An admin edits the service token like their own.
   await page
@@ -70,7 +73,7 @@ export async function adminJourney(kit: Kit, t: TestContext): Promise<void> {
   await row.waitFor();
   await row.getByRole('button', { name: 'Revoke deploy' }).click();
   await page.getByRole('alertdialog').getByRole('button', { name: 'Revoke' }).click();
-  await row.getByText('Revoked').waitFor();
+  await row.getByText('Revoked', { exact: true }).waitFor();
   const status = await gatewayStatus(kit, secret);
   if (status !== 401) {
     // A known race outside the UI: a revoke within ~1.5 s of the token's creation can be overwritten in KV by the

@@ -116,7 +116,7 @@ export async function adminRevocation(kit: Kit): Promise<void> {
   await page.reload();
   const row = (name: string) => page.locator('#mine-list tbody tr', { hasText: name });
   await row('stopped by me').getByRole('button', { name: 'Restore stopped by me' }).waitFor();
-  await row('stopped by admin').getByText('Revoked').waitFor();
+  await row('stopped by admin').getByText('Revoked', { exact: true }).waitFor();
   assert.equal(
     await row('stopped by admin')
       .getByRole('button', { name: /^Restore/ })

@@ -6,6 +6,13 @@ import { after, before, describe, it } from 'node:test';
 import type { Page } from 'playwright-core';
 import { adminJourney } from './admin-steps';
 import {
+  accountTokensStayFresh,
+  dialogWhileSaving,
+  doubleClickRestore,
+  failedSignOut,
+  skipLinkKeepsView,
+} from './flight-steps';
+import {
   adminRevocation,
   crossOriginApp,
   keyboardUse,
@@ -129,7 +136,7 @@ describe('a member manages a token from sign-in to delete', () => {
         '',
         'the secret must not stay in the page',
       );
-      await row(page, name).getByText('Active').waitFor();
+      await row(page, name).getByText('Active', { exact: true }).waitFor();
       await row(page, name).getByText('Never used').waitFor();
       assert.match((await row(page, name).textContent()) ?? '', /my shell scripts/);
       await shot(page, '08-list-active');
@@ -149,7 +156,7 @@ describe('a member manages a token from sign-in to delete', () => {
       await confirm.waitFor();
       await shot(page, '09-revoke-confirm');
       await confirm.getByRole('button', { name: 'Revoke' }).click();
-      await row(page, name).getByText('Revoked').waitFor();
+      await row(page, name).getByText('Revoked', { exact: true }).waitFor();
       await row(page, name)
         .getByRole('button', { name: `Restore ${name}` })
         .waitFor();
@@ -161,7 +168,7 @@ describe('a member manages a token from sign-in to delete', () => {
       await row(page, name)
         .getByRole('button', { name: `Restore ${name}` })
         .click();
-      await row(page, name).getByText('Active').waitFor();
+      await row(page, name).getByText('Active', { exact: true }).waitFor();
       assert.equal(await gatewayStatus(kit, secret), 200);
       await shot(page, '11-restored');
     });
@@ -238,6 +245,16 @@ describe('around the journey', () => {
     sessionReplaced(kit));
   it('an edit or delete of a token changed in another tab changes nothing and says so', () =>
     staleChanges(kit));
+});
+
+describe('while a request is on its way, and around it', () => {
+  it('the token dialog stays open under a create or edit, and a slow create still shows its secret', () =>
+    dialogWhileSaving(kit));
+  it('a double click on Restore sends one request and reports success', () => doubleClickRestore(kit));
+  it('the skip link keeps the view shown', () => skipLinkKeepsView(kit));
+  it("back on Service accounts, the open account's tokens show what All tokens did", () =>
+    accountTokensStayFresh(kit));
+  it('a sign-out that failed says so, and the next one signs out', () => failedSignOut(kit));
 });
 
 describe('a browser app on another origin', () => {

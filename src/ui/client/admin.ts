@@ -89,7 +89,7 @@ function openServiceTokenForm() {
 const SA_FIELDS = { name: 'sa-name', description: 'sa-description', role: 'sa-role' };
 
 function validateAccountForm() {
-  const name = $('#sa-name').value.trim();
+  const name = trimName($('#sa-name').value);
   const description = $('#sa-description').value.trim();
   setFieldError('sa-name', !name ? 'Name is required and cannot be blank.' : chars(name) > 100 ? 'Name must be at most 100 characters.' : '');
   setFieldError('sa-description', chars(description) > 500 ? 'Description must be at most 500 characters.' : '');
@@ -102,7 +102,7 @@ async function submitAccountForm(event) {
   event.preventDefault();
   showFormError('sa-form-error', '');
   if (!validateAccountForm()) return $('#sa-form [aria-invalid="true"]').focus();
-  const body = { name: $('#sa-name').value.trim(), role: $('#sa-role').value };
+  const body = { name: trimName($('#sa-name').value), role: $('#sa-role').value };
   if ($('#sa-description').value.trim()) body.description = $('#sa-description').value.trim();
   const result = await api('POST', '/admin/service-accounts', body);
   if (!result.ok) {

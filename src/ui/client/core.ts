@@ -2,6 +2,8 @@
 // JavaScript kept in strings (the Worker serves them; there is no bundler for the browser) and concatenated into
 // one strict-mode function scope by ../assets.ts. Data only ever reaches the page as text nodes, never as HTML.
 
+import { EDGE_INVISIBLE } from '../../api/schemas';
+
 export const CORE_JS = `
 const $ = (selector, root) => (root || document).querySelector(selector);
 const state = { me: null, policy: null };
@@ -222,4 +224,6 @@ function showFormError(id, message) {
 
 // As the server counts: code points after Unicode NFC (e + U+0301 is one character, é).
 const chars = (text) => [...text.normalize('NFC')].length;
+// As the server trims a name: spaces and invisible format characters (zero-width spaces, BOM…) at either end.
+const trimName = (text) => text.replace(${EDGE_INVISIBLE}, '');
 `;

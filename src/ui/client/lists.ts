@@ -156,11 +156,22 @@ const ifShown = (t) => ({ 'If-Match': '"' + t.updated_at + '"' });
  */
 function lifecycleActions(base, list, rotate) {
   const path = (t, action) => base + encodeURIComponent(t.id) + (action ? '/' + action : '');
+  // One action per token at a time: a double click must not send a second request, stale once the first lands
+  // (its If-Match would fail and report an error over the success).
+  const running = new Set();
   async function run(t, opener, method, action, done, headers) {
-    const result = await api(method, path(t, action), undefined, headers);
-    if (result.ok) toast(done);
-    else toast(problemText(result), true);
-    await list.reload();
+    if (running.has(t.id)) return;
+    running.add(t.id);
+    if (opener) opener.disabled = true;
+    try {
+      const result = await api(method, path(t, action), undefined, headers);
+      if (result.ok) toast(done);
+      else toast(problemText(result), true);
+      await list.reload();
+    } finally {
+      running.delete(t.id);
+      if (opener) opener.disabled = false;
+    }
     refocus(opener);
   }
   return {

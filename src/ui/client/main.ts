@@ -5,9 +5,14 @@ export const MAIN_JS = `
 const VIEWS = { mine: () => mine.list, accounts: () => admin.accounts, inventory: () => admin.inventory };
 const loaded = new Set();
 
+let shown = null;
+
 function route(moveFocus) {
   let view = location.hash.slice(1);
+  // Another fragment (the skip link's #main) is not a view: the one shown stays.
+  if (!VIEWS[view] && shown) return;
   if (!VIEWS[view] || (view !== 'mine' && state.me.role !== 'admin')) view = 'mine';
+  shown = view;
   for (const name of Object.keys(VIEWS)) $('#view-' + name).hidden = name !== view;
   for (const link of document.querySelectorAll('.tabs a')) {
     if (link.dataset.view === view) link.setAttribute('aria-current', 'page');
@@ -17,13 +22,28 @@ function route(moveFocus) {
   if (!loaded.has(view)) {
     loaded.add(view);
     VIEWS[view]().reset();
-  } else VIEWS[view]().reload();
+  } else {
+    VIEWS[view]().reload();
+    // The open account's tokens too: All tokens may have revoked or deleted one of them meanwhile.
+    if (view === 'accounts' && !$('#sa-detail').hidden) admin.saTokens.reload();
+  }
   if (moveFocus) $('#view-' + view + ' h1').focus();
 }
 
 async function signOut() {
-  await fetch('/ui/session', { method: 'DELETE', headers: { 'X-CSRF-Token': CSRF }, credentials: 'same-origin' });
-  location.assign('/ui');
+  let res = null;
+  try {
+    res = await fetch('/ui/session', { method: 'DELETE', headers: { 'X-CSRF-Token': CSRF }, credentials: 'same-origin' });
+  } catch {
+    // Offline: said below.
+  }
+  // Only once the session is gone: reloading while it is not would look like a sign-out and leave the user in.
+  if (res?.ok) return location.assign('/ui');
+  const banner = $('#banner');
+  banner.replaceChildren(
+    'Sign-out failed' + (res ? ' (HTTP ' + res.status + ')' : ': the gateway could not be reached') + '. You are still signed in; try again.',
+  );
+  banner.hidden = false;
 }
 
 async function main() {

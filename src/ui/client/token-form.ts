@@ -3,6 +3,7 @@
 
 export const TOKEN_FORM_JS = `
 let form = null; // what the open dialog is doing: {mode, token, endpoint, scopes, onDone}
+let submitting = false; // a create or edit is on its way: the dialog stays open until it is answered
 const touched = new Set();
 const FIELD_IDS = { name: 'tf-name', description: 'tf-description', expires_at: 'tf-expires', expires_in_days: 'tf-expires', scopes: 'tf-scopes' };
 
@@ -25,7 +26,7 @@ function minimumText() {
 
 const validators = {
   'tf-name'() {
-    const value = $('#tf-name').value.trim();
+    const value = trimName($('#tf-name').value);
     if (!value) return 'Name is required and cannot be blank.';
     if (chars(value) > 100) return 'Name must be at most 100 characters (now ' + chars(value) + ').';
     return '';
@@ -55,7 +56,7 @@ function validateField(id) {
 }
 
 function updateCounters() {
-  $('#tf-name-count').textContent = chars($('#tf-name').value.trim()) + ' / 100';
+  $('#tf-name-count').textContent = chars(trimName($('#tf-name').value)) + ' / 100';
   $('#tf-description-count').textContent = chars($('#tf-description').value.trim()) + ' / 500';
 }
 
@@ -119,7 +120,7 @@ function openTokenForm(options) {
 }
 
 function requestBody() {
-  const name = $('#tf-name').value.trim();
+  const name = trimName($('#tf-name').value);
   const description = $('#tf-description').value.trim();
   const date = $('#tf-expires');
   const preset = $('#tf-preset').value;
@@ -170,21 +171,32 @@ async function submitTokenForm(event) {
   if (form.mode === 'edit' && !Object.keys(body).length) return $('#token-dialog').close();
   const submit = $('#tf-submit');
   const label = submit.textContent;
-  submit.disabled = true;
-  submit.textContent = form.mode === 'edit' ? 'Saving…' : 'Creating…';
+  // The answer belongs to this form, whatever the dialog shows by then. While it is on its way the dialog cannot be
+  // cancelled (Cancel disabled, Escape ignored): a create's answer carries the only copy of the new secret.
+  const current = form;
+  const cancel = $('#token-dialog [data-close]');
+  submitting = true;
+  submit.disabled = cancel.disabled = true;
+  submit.textContent = current.mode === 'edit' ? 'Saving…' : 'Creating…';
   // An edit applies only to the token as this page showed it (If-Match: its updated_at, which is its ETag).
-  const headers = form.mode === 'edit' ? { 'If-Match': '"' + form.token.updated_at + '"' } : undefined;
-  const result = await api(form.mode === 'edit' ? 'PATCH' : 'POST', form.endpoint, body, headers);
-  submit.disabled = false;
-  submit.textContent = label;
-  if (result.status === 412) {
-    $('#token-dialog').close();
-    toast(problemText(result), true);
-    return form.onStale();
+  const headers = current.mode === 'edit' ? { 'If-Match': '"' + current.token.updated_at + '"' } : undefined;
+  let result;
+  try {
+    result = await api(current.mode === 'edit' ? 'PATCH' : 'POST', current.endpoint, body, headers);
+  } finally {
+    submitting = false;
+    submit.disabled = cancel.disabled = false;
+    submit.textContent = label;
   }
-  if (!result.ok) return showServerErrors(result);
-  $('#token-dialog').close();
-  form.onDone(result.body);
+  const stillOpen = form === current && $('#token-dialog').open;
+  if (result.status === 412) {
+    if (stillOpen) $('#token-dialog').close();
+    toast(problemText(result), true);
+    return current.onStale();
+  }
+  if (!result.ok) return stillOpen ? showServerErrors(result) : toast(problemText(result), true);
+  if (stillOpen) $('#token-dialog').close();
+  current.onDone(result.body);
 }
 
 /** Shows a new token's secret once; closing the dialog forgets it. */
@@ -196,14 +208,19 @@ function showCopyDialog(secret) {
 
 async function copyToken() {
   const input = $('#copy-value');
+  let copied = true;
   try {
     await navigator.clipboard.writeText(input.value);
   } catch {
     // No clipboard permission (or an old browser): fall back to copying the selected field.
     input.select();
-    document.execCommand('copy');
+    copied = document.execCommand('copy');
   }
-  $('#copy-status').textContent = 'You have copied token to your clipboard.';
+  // Never claim a copy that did not happen: this dialog is the only chance to take the token.
+  $('#copy-status').textContent = copied
+    ? 'You have copied token to your clipboard.'
+    : 'Copying failed: the token is selected, press Ctrl+C (⌘C) to copy it.';
+  if (!copied) input.select();
 }
 
 function setupTokenForm() {
@@ -229,6 +246,10 @@ function setupTokenForm() {
   });
   $('#copy-btn').addEventListener('click', copyToken);
   $('#copy-value').addEventListener('focus', (event) => event.target.select());
+  // Escape would close the dialog as Cancel does: not while a create or edit is on its way.
+  $('#token-dialog').addEventListener('cancel', (event) => {
+    if (submitting) event.preventDefault();
+  });
   $('#copy-dialog').addEventListener('close', () => {
     $('#copy-value').value = '';
   });
