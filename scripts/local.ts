@@ -50,7 +50,8 @@ export function ensureDevVars(path = DEV_VARS): Record<string, string> {
   const missing = Object.keys(wanted).filter((name) => !vars[name]);
   if (missing.length) {
     for (const name of missing) vars[name] = wanted[name]!();
-    // Single quotes: dotenv takes the value literally (JSON values keep their double quotes, `$` is not expanded).
+    // Single quotes keep JSON's double quotes; dotenv-expand would still expand a `$NAME`, which no generated value
+    // holds (hex and base64url).
     const lines = missing.map((name) => `${name}='${vars[name]}'\n`).join('');
     const before = existsSync(path) ? readFileSync(path, 'utf8') : '';
     const header =

@@ -123,10 +123,10 @@ export const TokenResource = z
       .openapi({ description: 'Updated at most once a minute; null when never used.' }),
     last_used_ip: z.string().nullable(),
     revoked_at: z.string().nullable(),
-    revoke_reason: z
-      .string()
-      .nullable()
-      .openapi({ description: '`user`, `admin`, `rotated`, `leaked` or `inactivity`.' }),
+    revoke_reason: z.string().nullable().openapi({
+      description:
+        '`user`, `admin`, `rotated`, `leaked`, `inactivity` or `deprovisioned` (the owner was deleted over SCIM).',
+    }),
     rotated_from_id: z.string().nullable(),
   })
   .openapi('Token');

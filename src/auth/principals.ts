@@ -1,4 +1,4 @@
-import { and, eq, isNull, lte, or, sql } from 'drizzle-orm';
+import { and, eq, isNull, lte, ne, or, sql } from 'drizzle-orm';
 import type { DrizzleD1Database } from 'drizzle-orm/d1';
 import type { Role } from '../config';
 import { changedRows } from '../db/conditional';
@@ -68,13 +68,14 @@ export async function upsertUser(
   const issuedAt = identity.issuedAt === null ? null : Math.min(identity.issuedAt, now);
   let row = await db.select().from(principals).where(eq(principals.subject, identity.subject)).get();
   if (!row) {
-    // A user whose subject differs only in letter case (SCIM's userName is not case-exact, so a provider may have
-    // provisioned `ALICE`): the same person or not, the gateway cannot tell. Merging could hand one user another's
-    // tokens; a second account would dodge that one's deprovisioning. Neither: the sign-in is refused.
+    // A user whose subject differs only in (ASCII) letter case (SCIM's userName is not case-exact, so a provider may
+    // have provisioned `ALICE`): the same person or not, the gateway cannot tell. Merging could hand one user
+    // another's tokens; a second account would dodge that one's deprovisioning. Neither: the sign-in is refused. The
+    // exact subject is not a look-alike: a first sign-in running at once may have just inserted it.
     const lookalike = await db
       .select({ id: principals.id })
       .from(principals)
-      .where(subjectMatches(identity.subject))
+      .where(and(subjectMatches(identity.subject), ne(principals.subject, identity.subject)))
       .get();
     if (lookalike)
       throw forbidden(

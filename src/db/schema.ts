@@ -87,7 +87,10 @@ export const tokens = sqliteTable(
     expiresAt: integer('expires_at'),
     revokedAt: integer('revoked_at'),
     revokedBy: text('revoked_by'),
-    /** `user`, `admin`, `rotated`, `leaked` or `inactivity`. Only `user` and `admin` revocations can be restored. */
+    /**
+     * `user`, `admin`, `rotated`, `leaked`, `inactivity` or `deprovisioned`. Only `user` and `admin` revocations can be
+     * restored.
+     */
     revokeReason: text('revoke_reason'),
     /** Written at most once a minute per token by the gateway. */
     lastUsedAt: integer('last_used_at'),

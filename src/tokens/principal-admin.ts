@@ -214,33 +214,28 @@ export async function updateUser(
   const user = await loadPrincipal(deps, id, 'user');
   const active = input.active !== undefined && input.active !== user.active ? input.active : undefined;
   const role = input.role !== undefined && input.role !== user.role ? input.role : undefined;
-  if (active === true) {
-    // A user the identity provider deleted comes back only by being provisioned again (SCIM POST), not by an admin.
-    const row = await db
-      .select({ deletedAt: principals.deletedAt })
-      .from(principals)
-      .where(eq(principals.id, id))
-      .get();
-    if (row?.deletedAt != null)
-      throw conflict(
-        'user_deleted',
-        'The identity provider deleted this user; provision them again over SCIM to bring them back.',
-      );
-  }
+  // A user the identity provider deleted comes back only by being provisioned again (SCIM POST), not by an admin:
+  // a reactivation applies only to a row not deleted, checked in the write itself (a DELETE may land meanwhile).
+  const userDeleted = () =>
+    conflict(
+      'user_deleted',
+      'The identity provider deleted this user; provision them again over SCIM to bring them back.',
+    );
   // A role stated here dates the claims even when it is the stored one: a JWT issued before must not change it.
   // Dated a clock skew ahead: a JWT signed just before, by an issuer whose clock runs ahead (within the skew the
   // gateway accepts), must not count as newer either.
   const datesClaims = input.role !== undefined;
   const claimsIssuedAt = now + deps.config.auth.clockSkewSeconds * 1000;
   if (active === undefined && role === undefined && !datesClaims) return user;
+  // Each event only if the write before it in the batch happened (the update, then the first event).
   const event = (action: string, detail: Record<string, unknown>) =>
-    auditInsert(
+    auditInsertIfChanged(
       db,
       ctx,
       { action, targetType: 'principal' as const, targetId: id, ownerId: id, detail: { ...detail, via } },
       now,
     );
-  await db.batch([
+  const [update] = await db.batch([
     db
       .update(principals)
       .set({
@@ -249,10 +244,11 @@ export async function updateUser(
         ...(datesClaims ? { claimsIssuedAt } : {}),
         ...(active === undefined && role === undefined ? {} : { updatedAt: now }),
       })
-      .where(eq(principals.id, id)),
+      .where(and(eq(principals.id, id), active === true ? isNull(principals.deletedAt) : undefined)),
     ...(active === undefined ? [] : [event(active ? 'user.reactivated' : 'user.deactivated', {})]),
     ...(role === undefined ? [] : [event('user.role_changed', { from: user.role, to: role })]),
   ]);
+  if (changedRows(update) === 0) throw active === true ? userDeleted() : notFound('principal');
   if (active === undefined && role === undefined) return user;
   const updated = {
     ...user,
@@ -313,6 +309,8 @@ export async function provisionUser(
     detail: { role: row.role, active: row.active, via: 'scim', ...(taken ? { again: true } : {}) },
   };
   if (taken) {
+    // A token created while the deletion ran (the user was still signed in) must not come back with the user.
+    await revokePersonalTokens(deps, taken.id);
     const { id, createdAt, lastSeenAt, ...fields } = row;
     // Only while it is still deleted: a concurrent provisioning of the same user makes one of them a 409.
     const [update] = await db.batch([
@@ -337,18 +335,32 @@ export async function provisionUser(
   return row;
 }
 
+/** Revokes for good (reason `deprovisioned`) every personal token of a user that is not revoked yet. */
+async function revokePersonalTokens(deps: ServiceDeps, id: string): Promise<void> {
+  const live = await deps.db
+    .select()
+    .from(tokens)
+    .where(and(eq(tokens.ownerId, id), eq(tokens.type, 'personal'), isNull(tokens.revokedAt)))
+    .all();
+  // Each revocation publishes its tombstone and checks KV again 1.5 s later, as any revocation does: the owner's
+  // own resync skips revoked tokens, so it would not repair a KV write that failed or a late cache fill.
+  await revokeMany(deps, live, 'deprovisioned');
+}
+
 /**
  * A user the identity provider deletes (SCIM DELETE): deactivated at once (their personal tokens stop everywhere
  * within the KV bound, here at once), then every personal token of theirs is revoked for good, reason
- * `deprovisioned` (not restorable). The row stays, marked deleted: SCIM answers 404 for it, the subject keeps
- * pointing at it (so a JWT issued before gets no fresh account), and the audit trail keeps its principal. Provisioning
- * the same userName again revives the row, without the old tokens. Their service accounts' tokens carry on.
+ * `deprovisioned` (not restorable), and only then is the row marked deleted, so a DELETE that fails on the way can be
+ * sent again. The row stays: SCIM answers 404 for it, the subject keeps pointing at it (so a JWT issued before gets
+ * no fresh account), and the audit trail keeps its principal. Provisioning the same userName again revives the row,
+ * without the old tokens. Their service accounts' tokens carry on.
  */
 export async function deleteUser(deps: ServiceDeps, id: string): Promise<void> {
   const { db, now, ctx } = deps;
   const user = await db.select().from(principals).where(eq(principals.id, id)).get();
   if (user?.kind !== 'user' || user.deletedAt !== null) throw notFound('principal');
   await updateUser(deps, id, { active: false }, 'scim');
+  await revokePersonalTokens(deps, id);
   const [update] = await db.batch([
     db
       .update(principals)
@@ -362,12 +374,4 @@ export async function deleteUser(deps: ServiceDeps, id: string): Promise<void> {
     ),
   ]);
   if (changedRows(update) === 0) throw notFound('principal');
-  const live = await db
-    .select()
-    .from(tokens)
-    .where(and(eq(tokens.ownerId, id), eq(tokens.type, 'personal'), isNull(tokens.revokedAt)))
-    .all();
-  // The deactivation above already made every cache refuse these tokens (owner inactive); a second publish per
-  // token would double the KV writes of a user with hundreds of tokens for nothing.
-  await revokeMany(deps, live, 'deprovisioned', { publish: false });
 }

@@ -123,11 +123,6 @@ export async function revokeMany(
   deps: ServiceDeps,
   rows: TokenRow[],
   reason: 'admin' | 'leaked' | 'inactivity' | 'user' | 'deprovisioned',
-  /**
-   * `false` when the caches already refuse every one of these tokens (their owner was just deactivated and their
-   * records re-published): D1 and the audit log only, within the Worker's subrequest budget.
-   */
-  options: { publish?: boolean } = {},
 ): Promise<TokenRow[]> {
   const { db, now, ctx } = deps;
   const revoked: TokenRow[] = [];
@@ -159,10 +154,9 @@ export async function revokeMany(
       if (secretHash !== undefined) revoked.push({ ...row, secretHash });
     }
   }
-  if (options.publish !== false)
-    await Promise.all(
-      revoked.map((row) => publish(deps, { ...row, revokedAt: now, revokeReason: reason }, null, 'revoked')),
-    );
+  await Promise.all(
+    revoked.map((row) => publish(deps, { ...row, revokedAt: now, revokeReason: reason }, null, 'revoked')),
+  );
   return revoked.map((row) => ({
     ...row,
     revokedAt: now,
