@@ -1,5 +1,6 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import type { AppEnv } from '../env';
+import { AppError } from '../errors';
 import { validationHook } from '../http/problem';
 import { registerAdminAudit } from './admin/audit';
 import { registerAdminPrincipals } from './admin/principals';
@@ -30,6 +31,14 @@ export function managementApi(): OpenAPIHono<AppEnv> {
   registerCurrentUser(api);
   registerPolicy(api);
   registerSelfRoutes(api);
+  // `/tokens/self` is a path of its own (OpenAPI: a concrete path wins over `/tokens/{id}`): the methods it does not
+  // have are a 405, not an edit or delete of a token whose id is "self".
+  api.on(['PATCH', 'DELETE'], '/tokens/self', (c) => {
+    throw new AppError(405, 'method_not_allowed', 'Method not allowed', {
+      detail: `${c.req.method} is not an operation of this path; it allows GET, HEAD. To revoke the token you send, POST /tokens/self/revoke.`,
+      headers: { Allow: 'GET, HEAD' },
+    });
+  });
   registerCreateToken(api);
   registerListTokens(api);
   registerGetToken(api);

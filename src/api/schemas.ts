@@ -172,6 +172,10 @@ export const Problem = z
     instance: z.string().optional(),
     request_id: z.string().optional(),
     errors: z.array(z.object({ field: z.string(), code: z.string(), message: z.string() })).optional(),
+    scopes: z
+      .array(z.string())
+      .optional()
+      .openapi({ description: 'With `scope_not_allowed`: the scopes the owner’s role cannot hold.' }),
   })
   .openapi('Problem');
 
@@ -253,8 +257,21 @@ const RETRY_AFTER = {
   },
 };
 
+const WWW_AUTHENTICATE = {
+  'WWW-Authenticate': {
+    description:
+      'The challenge (RFC 6750): `Bearer realm="pat-gateway"`, with `error="invalid_token"` when a credential was sent and refused.',
+    schema: { type: 'string' as const },
+  },
+};
+
 /** The headers an error answer with this status always carries. */
-const errorHeaders = (status: number) => (status === 429 || status === 503 ? { headers: RETRY_AFTER } : {});
+const errorHeaders = (status: number) =>
+  status === 429 || status === 503
+    ? { headers: RETRY_AFTER }
+    : status === 401
+      ? { headers: WWW_AUTHENTICATE }
+      : {};
 
 function errorResponse(status: number) {
   return {

@@ -119,7 +119,7 @@ const routes = {
     request: { params: idParam, ...body(ServiceAccountPatch) },
     responses: {
       200: { description: 'Updated.', ...json(Principal) },
-      ...errorResponses(401, 403, 404, 415, 422),
+      ...errorResponses(401, 403, 404, 409, 415, 422),
     },
   }),
   listServiceTokens: createRoute({
