@@ -12,6 +12,8 @@ import { isReservedPath, type Route } from './routes-config';
 // copies headers natively and edits only what changes, builds the upstream URL as a string, and makes one Request.
 
 const NONE: ReadonlySet<string> = new Set();
+/** Cache-Control that already says whether a shared cache may store the answer. */
+const SHARED_OR_PRIVATE = /(^|,)\s*(public|private|no-store|s-maxage)\b/i;
 /**
  * Headers that claim the client's address or the original request (its URL or path): the gateway states those
  * itself (`x-forwarded-*`), so a client's own are not passed on for an upstream to believe, or to route by instead
@@ -247,7 +249,10 @@ export function upstreamHeaders(
       // an address, `x_upstream_key` shadow an injected header.
       (name.includes('_') && spoofsWithUnderscores(name.replaceAll('_', '-'), route)) ||
       ((HOP_BY_HOP.has(name) || listed.has(name)) &&
-        !(websocket && (name === 'upgrade' || name === 'connection')))
+        !(websocket && (name === 'upgrade' || name === 'connection'))) ||
+      // The runtime answers the client's Expect itself; passed on, an upstream's `100 Continue` would come back from
+      // fetch as its whole answer (curl sends Expect with any upload over 1 MiB).
+      name === 'expect'
     )
       out.delete(name);
   }
@@ -341,21 +346,43 @@ export async function sendUpstream(
   }
 }
 
-/** The upstream's answer with hop-by-hop fields removed and the gateway's own headers added. */
-export function relayResponse(response: Response, extra: [string, string][], routeName: string): Response {
-  if (response.status === 101) return response;
-  // A Response cannot carry a status outside 200–599 (some upstreams answer 999): that is a bad gateway.
+/**
+ * The upstream's answer with hop-by-hop fields removed and the gateway's own headers added. `websocket`: the
+ * client asked for an upgrade, so a 101 is the handshake to relay.
+ */
+export function relayResponse(
+  response: Response,
+  extra: [string, string][],
+  routeName: string,
+  websocket: boolean,
+): Response {
+  if (response.status === 101 && websocket) return relayHandshake(response);
+  // A Response cannot carry a status outside 200–599 (some upstreams answer 999), nor a 101 to a request that asked
+  // for no upgrade: that is a bad gateway. An interim answer (100, 103 Early Hints) is what the runtime's fetch
+  // returns when the upstream sends one first; the final answer behind it cannot be reached.
   if (response.status < 200 || response.status > 599) {
     console.error(
       JSON.stringify({ event: 'upstream_bad_status', route: routeName, status: response.status }),
     );
+    const why =
+      response.status === 101
+        ? 'switched protocols for a request that asked for no upgrade'
+        : response.status < 200
+          ? `sent an interim ${response.status} answer first, which the gateway cannot relay (Early Hints included)`
+          : `answered with status ${response.status}, which HTTP does not allow`;
     throw new AppError(502, 'upstream_unavailable', 'Bad gateway', {
-      detail: `The upstream of route ${routeName} answered with status ${response.status}, which HTTP does not allow.`,
+      detail: `The upstream of route ${routeName} ${why}.`,
     });
   }
   // Same status, status text and (a mutable copy of the) headers; the body streams through untouched.
   const out = new Response(response.body, response);
   const headers = out.headers;
+  // The request carried a credential a shared cache in front of the gateway may not know for one (`x-pat`, a query
+  // or path token): unless the upstream said the answer may be shared, it is `private` (RFC 9111 §3.5's rule for
+  // Authorization, applied to every token source).
+  const cacheControl = headers.get('cache-control');
+  if (cacheControl === null) headers.set('cache-control', 'private');
+  else if (!SHARED_OR_PRIVATE.test(cacheControl)) headers.set('cache-control', `private, ${cacheControl}`);
   // Asking for each hop-by-hop name measured cheaper in workerd than iterating every header of the answer.
   for (const name of HOP_BY_HOP) if (headers.has(name)) headers.delete(name);
   if (headers.has('set-cookie')) dropGatewayCookies(headers);
@@ -364,14 +391,28 @@ export function relayResponse(response: Response, extra: [string, string][], rou
 }
 
 /**
+ * A WebSocket handshake as the upstream answered it, unless it sets the gateway's own cookies (browsers keep cookies
+ * from a handshake): then the same handshake without them. Its headers cannot change in place.
+ */
+function relayHandshake(response: Response): Response {
+  const cookies = response.headers.getAll('set-cookie');
+  if (cookies.length === 0 || !cookies.some(isGatewayCookie)) return response;
+  const headers = new Headers(response.headers);
+  headers.delete('set-cookie');
+  for (const cookie of cookies) if (!isGatewayCookie(cookie)) headers.append('set-cookie', cookie);
+  return new Response(null, { status: 101, webSocket: response.webSocket, headers });
+}
+
+const isGatewayCookie = (cookie: string) =>
+  GATEWAY_COOKIES.has(cookie.split('=', 1)[0]!.trim().toLowerCase());
+
+/**
  * An upstream cannot set the gateway's own cookies on its origin: a `pat_session` from an upstream would sign the
  * browser in to the web UI as whoever the upstream chose (session fixation), a `CF_Authorization` likewise.
  */
 function dropGatewayCookies(headers: Headers): void {
   const cookies = headers.getAll('set-cookie'); // workerd's getAll: one entry per Set-Cookie field
-  const kept = cookies.filter(
-    (cookie) => !GATEWAY_COOKIES.has(cookie.split('=', 1)[0]!.trim().toLowerCase()),
-  );
+  const kept = cookies.filter((cookie) => !isGatewayCookie(cookie));
   if (kept.length === cookies.length) return;
   headers.delete('set-cookie');
   for (const cookie of kept) headers.append('set-cookie', cookie);

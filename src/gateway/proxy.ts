@@ -127,8 +127,20 @@ function isMethodParameter(name: string): boolean {
  * value listing several (`DELETE, POST`: two fields joined) needs all of theirs, whichever one the upstream takes.
  * A `_method` in a form body is not read (the body streams through unread): see README.
  */
-function scopesFor(route: Route, method: string, headers: HeaderList, search: string): string[] {
+function scopesFor(
+  route: Route,
+  method: string,
+  headers: HeaderList,
+  search: string,
+  websocket: boolean,
+): string[] {
   let needed = requiredScopes(route, method);
+  // A WebSocket is opened with a GET but carries messages both ways: it needs the scopes of every other method too
+  // (the route's `*`), or a `read` token could send over it what a POST needs `write` for.
+  if (websocket) {
+    const other = requiredScopes(route, '*');
+    if (other.some((scope) => !needed.includes(scope))) needed = [...new Set([...needed, ...other])];
+  }
   const overrides: string[] = [];
   // CGI, WSGI and Rack read `x_http_method_override` as the dashed name.
   for (const [name, value] of headers)
@@ -250,7 +262,9 @@ async function authenticateAndForward(
     }
     throw invalidToken();
   }
-  const needed = scopesFor(route, method, headers, url.search);
+  const upgrade = headerValue(headers, 'upgrade');
+  const websocket = upgrade !== null && upgrade.toLowerCase() === 'websocket';
+  const needed = scopesFor(route, method, headers, url.search, websocket);
   for (const scope of needed) if (!result.scopes.includes(scope)) throw insufficientScope(needed);
 
   const { state } = result;
@@ -275,7 +289,7 @@ async function authenticateAndForward(
   if (caller.tokenExpiration !== null) extra.push(['x-pat-token-expiration', caller.tokenExpiration]);
   if (extraction.inUrl)
     extra.push(['cache-control', 'private, no-store'], ['referrer-policy', 'no-referrer']);
-  return relayResponse(response, extra, route.name);
+  return relayResponse(response, extra, route.name, websocket);
 }
 
 /** The app's handler: the upstream's answer is relayed as is, so the app leaves its headers alone. */
