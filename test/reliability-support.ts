@@ -290,3 +290,56 @@ export async function sendJson(
   if (contentType) headers['Content-Type'] = contentType;
   return call(`/api/v1${e.path}`, { method: e.method, headers, body });
 }
+
+/**
+ * The next D1 read of a token by its `hash` gets its rows, then holds them until `release()` answers them, or with
+ * `fail` loses them (D1 failing after the read).
+ */
+export function holdFirstTokenRead(hash: string, fail = false) {
+  const proto = Object.getPrototypeOf(env.DB.prepare('select 1')) as { raw: () => Promise<unknown> };
+  const raw = proto.raw;
+  const state = { held: false, release: () => {} };
+  const gate = new Promise<void>((resolve) => (state.release = resolve));
+  vi.spyOn(proto, 'raw').mockImplementation(async function (this: D1PreparedStatement) {
+    const rows = await raw.call(this);
+    const { statement = '', params = [] } = this as { statement?: string; params?: unknown[] };
+    if (!state.held && /from "tokens"/.test(statement) && params.includes(hash)) {
+      state.held = true;
+      await gate;
+      if (fail) throw new Error(D1_OUTAGE);
+    }
+    return rows;
+  });
+  return state;
+}
+
+/** `db` whose first batch waits for `before()` to finish: a change that lands while another request runs. */
+export function firstBatchAfter<T extends object>(db: T, before: () => Promise<unknown>): T {
+  let fired = false;
+  return new Proxy(db, {
+    get(target, prop, receiver) {
+      if (prop !== 'batch') return Reflect.get(target, prop, receiver);
+      return async (queries: unknown) => {
+        if (!fired) {
+          fired = true;
+          await before();
+        }
+        return (target as { batch: (q: unknown) => Promise<unknown> }).batch(queries);
+      };
+    },
+  });
+}
+
+/** POST /oauth/introspect with the test client's credentials; the JSON answer. */
+export async function introspect(token: string): Promise<Record<string, unknown>> {
+  const res = await call('/oauth/introspect', {
+    method: 'POST',
+    headers: {
+      Authorization: `Basic ${btoa('resource-server:introspection-secret-123')}`,
+      'Content-Type': 'application/x-www-form-urlencoded',
+    },
+    body: new URLSearchParams({ token }).toString(),
+  });
+  expect(res.status).toBe(200);
+  return (await res.json()) as Record<string, unknown>;
+}

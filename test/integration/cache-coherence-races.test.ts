@@ -10,7 +10,7 @@ import type { ServiceDeps } from '../../src/tokens/access';
 import { revokeLeaked } from '../../src/tokens/revocation';
 import { createToken, restoreToken, revokeToken, updateToken } from '../../src/tokens/service';
 import { tombstone } from '../../src/tokens/state';
-import { failKv } from '../reliability-support';
+import { failKv, firstBatchAfter, holdFirstTokenRead } from '../reliability-support';
 import { TEST_VARS } from '../vars';
 import { currentUserWithPat, userWithToken } from './support';
 
@@ -83,24 +83,6 @@ function afterFirstPut(then: () => Promise<unknown>): KVNamespace {
       };
     },
   });
-}
-
-/** The next D1 read of the token by `hash` gets its rows, then holds them until `release()`. */
-function holdFirstTokenRead(hash: string) {
-  const proto = Object.getPrototypeOf(env.DB.prepare('select 1')) as { raw: () => Promise<unknown> };
-  const raw = proto.raw;
-  const state = { held: false, release: () => {} };
-  const gate = new Promise<void>((resolve) => (state.release = resolve));
-  vi.spyOn(proto, 'raw').mockImplementation(async function (this: D1PreparedStatement) {
-    const rows = await raw.call(this);
-    const { statement = '', params = [] } = this as { statement?: string; params?: unknown[] };
-    if (!state.held && /from "tokens"/.test(statement) && params.includes(hash)) {
-      state.held = true;
-      await gate;
-    }
-    return rows;
-  });
-  return state;
 }
 
 describe('a cache fill from a D1 read made before a change', () => {
@@ -181,22 +163,12 @@ function verifier(token: string) {
  */
 function leakReportRacingUpgrade(t: Awaited<ReturnType<typeof settledToken>>, afterRace = () => {}) {
   const v = verifier(t.token);
-  let fired = false;
-  const hooked = new Proxy(db, {
-    get(target, prop, receiver) {
-      if (prop !== 'batch') return Reflect.get(target, prop, receiver);
-      return async (queries: unknown) => {
-        if (!fired) {
-          fired = true;
-          expect((await v.verify()).ok).toBe(true);
-          await v.drain();
-          expect((await v.verify()).ok).toBe(true);
-          await v.drain();
-          afterRace();
-        }
-        return (target.batch as (q: unknown) => Promise<unknown>)(queries);
-      };
-    },
+  const hooked = firstBatchAfter(db, async () => {
+    expect((await v.verify()).ok).toBe(true);
+    await v.drain();
+    expect((await v.verify()).ok).toBe(true);
+    await v.drain();
+    afterRace();
   });
   const { deps } = serviceDeps(t.actor);
   return { ...v, deps: { ...deps, db: hooked, config: rotated, waitUntil: v.waitUntil } };

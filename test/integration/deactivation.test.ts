@@ -1,6 +1,7 @@
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
-import { call, createToken } from '../helpers';
+import { createToken } from '../helpers';
+import { introspect } from '../reliability-support';
 import {
   adminAudit,
   createServiceAccount,
@@ -26,19 +27,6 @@ import {
 // Deactivation (issue 4, deliver 3), checked through the gateway: a deactivated user's personal tokens stop on the
 // very next request without being revoked, service tokens carry on, and reactivation brings back what was not
 // revoked or expired meanwhile. SCIM deprovisioning is in scim.test.ts.
-
-async function introspect(token: string): Promise<Record<string, unknown>> {
-  const res = await call('/oauth/introspect', {
-    method: 'POST',
-    headers: {
-      Authorization: `Basic ${btoa('resource-server:introspection-secret-123')}`,
-      'Content-Type': 'application/x-www-form-urlencoded',
-    },
-    body: new URLSearchParams({ token }).toString(),
-  });
-  expect(res.status).toBe(200);
-  return res.json();
-}
 
 const deactivate = (admin: { jwt: string }, id: string) =>
   postJson(`/admin/users/${id}/deactivate`, admin.jwt);

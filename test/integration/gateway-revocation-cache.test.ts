@@ -6,7 +6,7 @@ import { generateToken } from '../../src/tokens/format';
 import { hashToken } from '../../src/tokens/hash';
 import { fakeUpstream } from '../gateway-support';
 import { bearer, call, createToken } from '../helpers';
-import { failKv } from '../reliability-support';
+import { failKv, holdFirstTokenRead } from '../reliability-support';
 import { eventually } from './admin-support';
 import {
   API,
@@ -33,27 +33,9 @@ afterEach(() => {
 
 const rpc = (token: string, route = '/svc') => call(`${route}/rpc`, { headers: bearer(token) });
 
-/**
- * The next D1 read of a token by hash gets its rows, then holds them until `release()` (a slow answer), and then
- * answers them, or with `fail` loses them (D1 failing after the read).
- */
-async function holdFirstTokenRead(token: string, fail = false) {
-  const hash = await hashToken(token, getConfig(env).peppers.current);
-  const proto = Object.getPrototypeOf(env.DB.prepare('select 1')) as { raw: () => Promise<unknown> };
-  const raw = proto.raw;
-  const state = { held: false, release: () => {} };
-  const gate = new Promise<void>((resolve) => (state.release = resolve));
-  vi.spyOn(proto, 'raw').mockImplementation(async function (this: D1PreparedStatement) {
-    const rows = await raw.call(this);
-    const { statement = '', params = [] } = this as { statement?: string; params?: unknown[] };
-    if (!state.held && /from "tokens"/.test(statement) && params.includes(hash)) {
-      state.held = true;
-      await gate;
-      if (fail) throw new Error('D1_ERROR: Network connection lost.');
-    }
-    return rows;
-  });
-  return state;
+/** The next D1 read of `token`'s row waits until `release()` (see holdFirstTokenRead). */
+async function holdReadOf(token: string, fail = false) {
+  return holdFirstTokenRead(await hashToken(token, getConfig(env).peppers.current), fail);
 }
 
 describe('changes through the API take effect on the very next request', () => {
@@ -205,7 +187,7 @@ describe('storage reads', () => {
     const { created } = await userWithToken();
     fakeUpstream();
     // The first strict request's D1 read has seen the active row, and its answer is still on the way…
-    const read = await holdFirstTokenRead(created.token);
+    const read = await holdReadOf(created.token);
     const first = rpc(created.token, '/strict');
     await vi.waitFor(() => expect(read.held).toBe(true));
     // …when another isolate revokes the token (D1 only: nothing reaches this isolate's caches)…
@@ -225,7 +207,7 @@ describe('storage reads', () => {
   it('strict requests that arrive during one D1 read share the next one', async () => {
     const { created } = await userWithToken();
     fakeUpstream();
-    const read = await holdFirstTokenRead(created.token);
+    const read = await holdReadOf(created.token);
     const reads = await storageReadsDuring(async () => {
       const first = rpc(created.token, '/strict');
       await vi.waitFor(() => expect(read.held).toBe(true));
@@ -245,7 +227,7 @@ describe('storage reads', () => {
     resetIsolateCache();
     fakeUpstream();
     // A strict read in flight, and a second strict request queued behind it.
-    const read = await holdFirstTokenRead(created.token);
+    const read = await holdReadOf(created.token);
     const first = rpc(created.token, '/strict');
     await vi.waitFor(() => expect(read.held).toBe(true));
     const queued = loadStats.queued;
@@ -269,7 +251,7 @@ describe('storage reads', () => {
   it('a strict request queued behind a D1 read that fails still gets its own read', async () => {
     const { created } = await userWithToken();
     fakeUpstream();
-    const read = await holdFirstTokenRead(created.token, true);
+    const read = await holdReadOf(created.token, true);
     const first = rpc(created.token, '/strict');
     await vi.waitFor(() => expect(read.held).toBe(true));
     const queued = loadStats.queued;
@@ -290,7 +272,7 @@ describe('a strict request behind a D1 read that hangs', () => {
     loadLimits.joinWindowMs = 300;
     const { created } = await userWithToken();
     fakeUpstream();
-    const read = await holdFirstTokenRead(created.token);
+    const read = await holdReadOf(created.token);
     const first = rpc(created.token, '/strict');
     await vi.waitFor(() => expect(read.held).toBe(true));
     const queued = loadStats.queued;

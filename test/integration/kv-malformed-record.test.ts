@@ -6,15 +6,8 @@ import { hashToken } from '../../src/tokens/hash';
 import type { TokenState } from '../../src/tokens/state';
 import { fakeUpstream } from '../gateway-support';
 import { bearer, call } from '../helpers';
-import {
-  currentUserWithPat,
-  expectJson,
-  expectProblem,
-  expireInD1,
-  kvKeyFor,
-  userWithToken,
-  waitForKv,
-} from './support';
+import { introspect } from '../reliability-support';
+import { currentUserWithPat, expectProblem, expireInD1, kvKeyFor, userWithToken, waitForKv } from './support';
 
 // KV is a cache, read as untrusted input: a `v: 1` record with a field missing or of the wrong type (truncated,
 // hand-edited, written by another format) is no answer, and D1 decides. Before, a record without `exp` counted as
@@ -36,15 +29,7 @@ async function expiredWithExpLessRecord(): Promise<string> {
 describe('a malformed KV record', () => {
   it('is ignored by introspection: D1 says expired, so active is false', async () => {
     const token = await expiredWithExpLessRecord();
-    const res = await call('/oauth/introspect', {
-      method: 'POST',
-      headers: {
-        Authorization: `Basic ${btoa('resource-server:introspection-secret-123')}`,
-        'Content-Type': 'application/x-www-form-urlencoded',
-      },
-      body: new URLSearchParams({ token }).toString(),
-    });
-    expect(await expectJson(res, 200)).toEqual({ active: false });
+    expect(await introspect(token)).toEqual({ active: false });
   });
 
   it('is ignored by the management API: the PAT is refused', async () => {

@@ -20,6 +20,7 @@ import {
   updateToken,
 } from '../../src/tokens/service';
 import { bearer, call, jwtFor } from '../helpers';
+import { firstBatchAfter } from '../reliability-support';
 import { TEST_VARS } from '../vars';
 import {
   API,
@@ -55,20 +56,7 @@ async function principalOf(subject: string): Promise<Principal> {
 
 /** Service dependencies whose first D1 batch waits for `before()` to finish; `pending` collects waitUntil work. */
 function interleaved(actor: Principal, before: () => Promise<unknown>, kv: KVNamespace = env.TOKEN_CACHE) {
-  const db = drizzle(env.DB);
-  let fired = false;
-  const hooked = new Proxy(db, {
-    get(target, prop, receiver) {
-      if (prop !== 'batch') return Reflect.get(target, prop, receiver);
-      return async (queries: unknown) => {
-        if (!fired) {
-          fired = true;
-          await before();
-        }
-        return (target.batch as (q: unknown) => Promise<unknown>)(queries);
-      };
-    },
-  });
+  const hooked = firstBatchAfter(drizzle(env.DB), before);
   const pending: Promise<unknown>[] = [];
   const deps: ServiceDeps = {
     db: hooked,
