@@ -167,6 +167,8 @@ const rawSchema = z.object({
   ).default([]),
   GATEWAY_ISSUER: z.string().min(1).default('pat-gateway'),
   GATEWAY_JWT_TTL_SECONDS: int(10, 3600).default(60),
+  /** How often an open WebSocket or event stream checks its token again (0: never; README "Revocation"). */
+  GATEWAY_RECHECK_SECONDS: int(0, 3600).default(60),
   /** Clients allowed to call POST /oauth/introspect, as `client_id:secret` pairs separated by commas. */
   INTROSPECTION_CREDENTIALS: z.string().optional(),
   /** Bearer credential the identity provider uses for /scim/v2 (SCIM is off when unset). */
@@ -343,6 +345,7 @@ const configSchema = rawSchema.transform((raw, ctx) => {
       previousPublicKeys: raw.GATEWAY_PREVIOUS_PUBLIC_KEYS,
       issuer: raw.GATEWAY_ISSUER,
       jwtTtlSeconds: raw.GATEWAY_JWT_TTL_SECONDS,
+      recheckMs: raw.GATEWAY_RECHECK_SECONDS * 1000,
     },
     introspectionClients,
     scimToken: raw.SCIM_BEARER_TOKEN,

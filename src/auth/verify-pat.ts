@@ -6,7 +6,7 @@ import { tokens } from '../db/schema';
 import { serviceUnavailable } from '../errors';
 import { isWellFormedToken } from '../tokens/format';
 import { hashToken } from '../tokens/hash';
-import { findTokenStateByHash } from '../tokens/repository';
+import { findTokenStateByHash, findTokenStateById } from '../tokens/repository';
 import { admitsRequests, type TokenState, tokenStateFrom } from '../tokens/state';
 import {
   type CachedLookup,
@@ -93,20 +93,23 @@ function decide(
   return { ok: true, state, hash, scopes: effectiveScopes(state, deps.config), source };
 }
 
+/** A D1 read for verification. Fails closed: an unknown answer from storage never lets a request through. */
+async function readD1<T>(read: () => Promise<T>): Promise<T> {
+  verifyStats.d1Reads++;
+  try {
+    return await read();
+  } catch (error) {
+    console.error(JSON.stringify({ event: 'verify_d1_failed', error: String(error) }));
+    throw serviceUnavailable('Token storage is unavailable; try again shortly.');
+  }
+}
+
 async function loadFromD1(deps: VerifyDeps, hash: string, token: string) {
   const { config } = deps;
   const candidates = [hash];
   for (const pepper of config.peppers.previous) candidates.push(await hashToken(token, pepper));
-  verifyStats.d1Reads++;
   const readAt = Date.now();
-  let row: Awaited<ReturnType<typeof findTokenStateByHash>>;
-  try {
-    row = await findTokenStateByHash(deps.db, candidates);
-  } catch (error) {
-    // Fail closed: an unknown answer from storage never lets a request through.
-    console.error(JSON.stringify({ event: 'verify_d1_failed', error: String(error) }));
-    throw serviceUnavailable('Token storage is unavailable; try again shortly.');
-  }
+  const row = await readD1(() => findTokenStateByHash(deps.db, candidates));
   if (!row) return { state: null, upgraded: false, readAt };
   const upgraded = row.secretHash !== hash;
   if (upgraded) {
@@ -131,25 +134,48 @@ async function loadFromD1(deps: VerifyDeps, hash: string, token: string) {
   return { state: tokenStateFrom(row), upgraded, readAt };
 }
 
-export async function verifyPat(token: string, deps: VerifyDeps): Promise<VerifyResult> {
-  const { config, now } = deps;
-  if (!isWellFormedToken(token, config.tokenPrefix))
-    return { ok: false, reason: 'malformed', tokenId: null, ownerId: null, source: 'none' };
-  const hash = await hashToken(token, config.peppers.current);
+const SKIP_KV = 'skip-kv';
 
-  const cached = isolateCache(config).get(hash, now);
+/** Isolate memory's answer, if it has one; `SKIP_KV` when a change made here says KV's record is stale. */
+function fromMemory(hash: string, deps: VerifyDeps): VerifyResult | typeof SKIP_KV | undefined {
+  const cached = isolateCache(deps.config).get(hash, deps.now);
   // Denials (unknown, tombstones) are always trusted; in strict mode positives are not.
   if (cached !== undefined && !(deps.strict && cached?.state === 'active')) {
     verifyStats.memoryHits++;
     return decide(cached, deps, hash, 'memory');
   }
   // What a change made here holds while KV refuses it: a denial, or "KV's record is stale, skip it".
-  const held = cached === undefined ? heldState(hash, now) : undefined;
-  if (held !== undefined && held !== 'd1') {
-    verifyStats.memoryHits++;
-    return decide(held, deps, hash, 'memory');
-  }
-  const skipKv = held === 'd1';
+  const held = cached === undefined ? heldState(hash, deps.now) : undefined;
+  if (held === 'd1') return SKIP_KV;
+  if (held === undefined) return undefined;
+  verifyStats.memoryHits++;
+  return decide(held, deps, hash, 'memory');
+}
+
+/**
+ * Verifies again a token verified earlier, for a connection it opened that is still open (src/gateway/live.ts): by
+ * its hash and id, as the token itself is not kept. The same sources as a request (memory, KV, then D1 by id, as a
+ * pepper upgrade may have moved the row to another hash), but nothing is cached from here: a request fills caches.
+ * Throws 503 when storage cannot answer.
+ */
+export async function reverify(hash: string, tokenId: string, deps: VerifyDeps): Promise<VerifyResult> {
+  const remembered = fromMemory(hash, deps);
+  if (remembered !== undefined && remembered !== SKIP_KV) return remembered;
+  const fromKv = deps.strict || remembered === SKIP_KV ? null : await readKvOrNull(deps, hash);
+  if (fromKv) return decide(fromKv, deps, hash, 'kv');
+  const row = await readD1(() => findTokenStateById(deps.db, tokenId));
+  return decide(row ? tokenStateFrom(row) : null, deps, hash, 'd1');
+}
+
+export async function verifyPat(token: string, deps: VerifyDeps): Promise<VerifyResult> {
+  const { config, now } = deps;
+  if (!isWellFormedToken(token, config.tokenPrefix))
+    return { ok: false, reason: 'malformed', tokenId: null, ownerId: null, source: 'none' };
+  const hash = await hashToken(token, config.peppers.current);
+
+  const remembered = fromMemory(hash, deps);
+  if (remembered !== undefined && remembered !== SKIP_KV) return remembered;
+  const skipKv = remembered === SKIP_KV;
 
   if (deps.cacheOnly) {
     // Shared and ticketed like any other load, so a change published meanwhile is not overwritten in memory.

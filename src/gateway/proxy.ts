@@ -22,6 +22,7 @@ import {
   upstreamUrl,
 } from './forward';
 import { identity } from './identity';
+import { type Watch, watchedSocket, watchedStream } from './live';
 import { type Route, requiredScopes } from './routes-config';
 import { due, noteUse } from './usage';
 
@@ -289,8 +290,45 @@ async function authenticateAndForward(
   if (caller.tokenExpiration !== null) extra.push(['x-pat-token-expiration', caller.tokenExpiration]);
   if (extraction.inUrl)
     extra.push(['cache-control', 'private, no-store'], ['referrer-policy', 'no-referrer']);
-  return relayResponse(response, extra, route.name, websocket);
+  const relayed = relayResponse(response, extra, route.name, websocket);
+  const recheckMs = config.gateway.recheckMs;
+  if (recheckMs === 0) return relayed;
+  // A connection that outlives the request keeps checking the token (src/gateway/live.ts).
+  const socket = relayed.status === 101 ? relayed.webSocket : null;
+  // One header read per answer on the hot path; the body is not touched unless it is an event stream.
+  if (socket === null && !isEventStream(relayed.headers.get('content-type'))) return relayed;
+  const body = socket === null ? relayed.body : null;
+  if (socket === null && body === null) return relayed;
+  const watch: Watch = {
+    hash: result.hash,
+    tokenId: state.id,
+    exp: state.exp,
+    needed,
+    recheckMs,
+    routeName: route.name,
+    deps: {
+      config,
+      db: ctx.db,
+      kv: ctx.env.TOKEN_CACHE,
+      now,
+      waitUntil: ctx.waitUntil,
+      strict: route.strict,
+    },
+  };
+  if (socket !== null)
+    return new Response(null, {
+      status: 101,
+      webSocket: watchedSocket(socket, watch),
+      headers: relayed.headers,
+    });
+  const watched = new Response(watchedStream(body!, watch), relayed);
+  // It may end before a length the upstream announced.
+  watched.headers.delete('content-length');
+  return watched;
 }
+
+const isEventStream = (contentType: string | null) =>
+  contentType !== null && /^\s*text\/event-stream\s*(;|$)/i.test(contentType);
 
 /** The app's handler: the upstream's answer is relayed as is, so the app leaves its headers alone. */
 export async function proxyRequest(c: Context<AppEnv>): Promise<Response> {

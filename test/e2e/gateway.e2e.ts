@@ -192,6 +192,38 @@ describe('WebSocket upgrades pass through', () => {
     assert.equal(messages[1], 'echo:{"jsonrpc":"2.0","method":"eth_subscribe","id":1}');
   });
 
+  it('an open WebSocket is closed (1008) once its token is revoked, binary messages relayed until then', async () => {
+    const created = await api('/api/v1/tokens', {
+      method: 'POST',
+      body: JSON.stringify({ name: 'e2e-ws-revoke', expires_in_days: 7 }),
+    });
+    assert.equal(created.status, 201);
+    const socket = new WebSocket(`${h.gateway.replace('http', 'ws')}/ws/rpc`, {
+      headers: { 'x-pat': created.body!.token as string },
+    });
+    const closed = new Promise<{ code: number; reason: string }>((resolve) =>
+      socket.on('close', (code, reason) => resolve({ code, reason: reason.toString() })),
+    );
+    const messages: (string | Buffer)[] = [];
+    await new Promise<void>((resolve, reject) => {
+      socket.on('message', (data, isBinary) => {
+        messages.push(isBinary ? (data as Buffer) : data.toString());
+        if (messages.length === 1) socket.send(Buffer.from([0, 1, 2, 255]));
+        else resolve();
+      });
+      socket.on('error', reject);
+      setTimeout(() => reject(new Error('no WebSocket messages within 10 s')), 10_000);
+    });
+    assert.deepEqual([...(messages[1] as Buffer)], [0, 1, 2, 255]);
+    const revoked = await api(`/api/v1/tokens/${created.body!.id as string}/revoke`, { method: 'POST' });
+    assert.equal(revoked.status, 200);
+    const outcome = await Promise.race([
+      closed,
+      new Promise<null>((resolve) => setTimeout(() => resolve(null), 10_000)),
+    ]);
+    assert.deepEqual(outcome, { code: 1008, reason: 'token no longer valid' });
+  });
+
   it('a WebSocket without a token is refused', async () => {
     const socket = new WebSocket(`${h.gateway.replace('http', 'ws')}/ws/rpc`);
     const status = await new Promise<number>((resolve) => {

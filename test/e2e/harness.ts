@@ -87,7 +87,10 @@ export async function startHarness(): Promise<Harness> {
   const wss = new WebSocketServer({ server: wsHttp });
   wss.on('connection', (socket, request) => {
     socket.send(JSON.stringify({ hello: true, url: request.url, headers: request.headers }));
-    socket.on('message', (data) => socket.send(`echo:${data.toString()}`));
+    // Text back with `echo:` in front, binary back as it came.
+    socket.on('message', (data, isBinary) =>
+      socket.send(isBinary ? (data as Buffer) : `echo:${data.toString()}`),
+    );
   });
   const wsPort = await listen(wsHttp);
 
@@ -123,7 +126,8 @@ export async function startHarness(): Promise<Harness> {
   ];
   const envFile = join(state, '.dev.vars');
   ensureDevVars(envFile);
-  writeFileSync(envFile, `ROUTES='${JSON.stringify(routes)}'\n`, { flag: 'a' });
+  // Open WebSockets check their token every 2 s instead of 60, so a test sees a revocation close one.
+  writeFileSync(envFile, `ROUTES='${JSON.stringify(routes)}'\nGATEWAY_RECHECK_SECONDS=2\n`, { flag: 'a' });
 
   const port = await freePort();
   const gateway = `http://127.0.0.1:${port}`;
