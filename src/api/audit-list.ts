@@ -29,7 +29,19 @@ const route = createRoute({
   description:
     'Events you caused or that concern your tokens, newest first. Never contains a token. The IP address and user agent of another person acting on your tokens (an admin) are not shown.',
   middleware: [managementAuth()] as const,
-  request: { query: z.object({ limit: limitSchema, cursor: cursorSchema }).strict() },
+  request: {
+    query: z
+      .object({
+        target_id: z
+          .string()
+          .max(64)
+          .optional()
+          .openapi({ description: 'Only events about this token (or principal), e.g. one token’s history.' }),
+        limit: limitSchema,
+        cursor: cursorSchema,
+      })
+      .strict(),
+  },
   responses: {
     200: {
       description: 'A page of events.',
@@ -45,9 +57,10 @@ const route = createRoute({
 
 export function registerAuditList(app: OpenAPIHono<AppEnv>) {
   app.openapi(route, async (c) => {
-    const { limit, cursor } = c.req.valid('query');
+    const { target_id: targetId, limit, cursor } = c.req.valid('query');
     const page = await listAuditEvents(c.get('db'), {
       involving: c.get('caller').principal.id,
+      targetId,
       limit,
       cursor,
     });

@@ -225,6 +225,26 @@ describe('GET /audit — scope and paging', () => {
     expect(JSON.stringify(events)).not.toContain(b.id);
   });
 
+  it("target_id narrows to one token's history, and never to another person's token", async () => {
+    const [alice, bob] = [await newUser(), await newUser()];
+    const first = await createToken(alice.jwt);
+    const second = await createToken(alice.jwt);
+    await postJson(`/tokens/${first.id}/revoke`, alice.jwt);
+    await postJson(`/tokens/${second.id}/revoke`, alice.jwt);
+    const history = await auditOf(alice, `target_id=${first.id}`);
+    expect(history.map((e) => [e.action, e.target.id])).toEqual([
+      ['token.revoked', first.id],
+      ['token.created', first.id],
+    ]);
+    const theirs = await createToken(bob.jwt);
+    expect(await auditOf(alice, `target_id=${theirs.id}`)).toEqual([]);
+    await expectProblem(
+      await getWith(`/audit?target_id=${'x'.repeat(65)}`, alice.jwt),
+      400,
+      'invalid_parameters',
+    );
+  });
+
   it("hides an admin's IP address and user agent from the owner, who still sees what was done and by whom", async () => {
     const owner = await newUser();
     const admin = await newUser('admin');
