@@ -7,6 +7,7 @@ import type { AppEnv, Env } from '../env';
 import { AppError } from '../errors';
 import { assertUnambiguousPath } from '../http/path-safety';
 import { holdsTokenShape, redactTokens } from '../tokens/format';
+import { findToken } from '../tokens/repository';
 import { tooManyFailures, verifyPatGuarded } from './abuse';
 import { corsHeaders, isPreflight, preflight, UPSTREAM_CORS_HEADERS } from './cors';
 import { extractToken, type HeaderList, headerList, headerValue } from './extract';
@@ -96,18 +97,20 @@ function auditFailure(
     userAgent: userAgent === null ? null : redactTokens(userAgent),
     requestId: ctx.requestId ?? null,
   };
-  const event = {
-    action: 'token.auth_failed',
-    targetType: 'token' as const,
-    targetId: result.tokenId,
-    ownerId: result.ownerId,
-    detail: { reason: result.reason, route: routeName },
+  const tokenId = result.tokenId;
+  const write = async () => {
+    // A revocation's tombstone does not name the owner; the row does, and the owner's own trail needs it.
+    const ownerId = result.ownerId ?? (await findToken(ctx.db, tokenId))?.ownerId ?? null;
+    const event = {
+      action: 'token.auth_failed',
+      targetType: 'token' as const,
+      targetId: tokenId,
+      ownerId,
+      detail: { reason: result.reason, route: routeName },
+    };
+    await auditInsert(ctx.db, audit, event, now).run();
   };
-  ctx.waitUntil(
-    auditInsert(ctx.db, audit, event, now)
-      .run()
-      .catch(() => {}),
-  );
+  ctx.waitUntil(write().catch(() => {}));
 }
 
 /** Headers with which frameworks (Express method-override, Laravel, Symfony, ASP.NET, Google APIs) change the method. */

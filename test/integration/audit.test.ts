@@ -245,6 +245,25 @@ describe('GET /audit — scope and paging', () => {
     );
   });
 
+  it('shows the owner a refused use of their revoked token (the revocation tombstone names no owner)', async () => {
+    const user = await newUser();
+    const token = await createToken(user.jwt);
+    await postJson(`/tokens/${token.id}/revoke`, user.jwt);
+    const res = await call('/echo/ping', { headers: { ...bearer(token.token), ...CLIENT } });
+    expect(res.status).toBe(401);
+    let refused: AuditEvent | undefined;
+    for (let tries = 0; tries < 40 && !refused; tries++) {
+      refused = (await auditOf(user, `target_id=${token.id}`)).find((e) => e.action === 'token.auth_failed');
+      if (!refused) await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    expect(refused).toMatchObject({
+      actor: { id: null, kind: 'anonymous' },
+      owner_id: await myId(user),
+      ip: CLIENT['cf-connecting-ip'],
+      detail: { reason: 'revoked', route: 'echo' },
+    });
+  });
+
   it("hides an admin's IP address and user agent from the owner, who still sees what was done and by whom", async () => {
     const owner = await newUser();
     const admin = await newUser('admin');
