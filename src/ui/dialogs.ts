@@ -98,9 +98,20 @@ ${textField('sa-description', 'Description', { max: 500, multiline: true })}
 </form>
 </dialog>`;
 
+const historyDialog = html`<dialog id="history-dialog" aria-labelledby="history-title">
+<h2 id="history-title">History</h2>
+<p class="muted">What was done with this token, newest first. Uses that succeeded are shown as “Last used”, not here.</p>
+<div id="history-list" class="list" aria-live="polite"></div>
+<div class="actions">
+<button type="button" class="btn" id="history-more" hidden>Show older</button>
+<button type="button" class="btn primary" data-close>Close</button>
+</div>
+</dialog>`;
+
 export function dialogs() {
   return html`${tokenDialog}
 ${copyDialog}
 ${confirmDialog}
-${serviceAccountDialog}`;
+${serviceAccountDialog}
+${historyDialog}`;
 }

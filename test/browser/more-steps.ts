@@ -166,6 +166,55 @@ export async function regenerate(kit: Kit): Promise<void> {
   await page.close();
 }
 
+/** A token's History: what was done with it, by whom, newest first; a refused use shows up, the token never. */
+export async function history(kit: Kit): Promise<void> {
+  const { page, problems } = await newPage(kit);
+  await signIn(kit, page, unique('history'), 'member');
+  const jwt = await sessionJwt(kit);
+  const created = await apiAs(kit, jwt, 'POST', '/tokens', { name: 'release bot' });
+  const id = created.body!.id as string;
+  const secret = created.body!.token as string;
+  assert.equal(
+    (await apiAs(kit, jwt, 'PATCH', `/tokens/${id}`, { description: 'tags releases' })).status,
+    200,
+  );
+  assert.equal((await apiAs(kit, jwt, 'POST', `/tokens/${id}/revoke`)).status, 200);
+  assert.equal(await gatewayStatus(kit, secret), 401);
+  // The refused use is audited after the answer (waitUntil): wait for it, so the dialog's list is complete.
+  for (let tries = 0; tries < 50; tries++) {
+    const events = await apiAs(kit, jwt, 'GET', `/audit?target_id=${id}`);
+    if ((events.body!.data as unknown[]).length === 4) break;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  // Another token's events stay out of this one's history.
+  assert.equal((await apiAs(kit, jwt, 'POST', '/tokens', { name: 'other bot' })).status, 201);
+  await page.reload();
+  const opener = page.getByRole('button', { name: 'History release bot' });
+  await opener.click();
+  const dialog = page.getByRole('dialog', { name: 'History of “release bot”' });
+  const rows = dialog.locator('tbody tr');
+  await rows.first().waitFor();
+  const cells = async (column: string) =>
+    (await rows.locator(`td[data-label="${column}"]`).allInnerTexts()).map((text) => text.trim());
+  assert.deepEqual(await cells('What'), [
+    'A request with it was refused (revoked, route echo)',
+    'Revoked (by its owner)',
+    'Edited: description',
+    'Created',
+  ]);
+  assert.deepEqual(await cells('Who'), ['A client', 'You', 'You', 'You']);
+  assert.ok(!((await dialog.textContent()) ?? '').includes(secret), 'the token is shown in its history');
+  await shot(page, 'history-01-dialog');
+  await dialog.getByRole('button', { name: 'Close' }).click();
+  await dialog.waitFor({ state: 'hidden' });
+  assert.equal(
+    await page.evaluate('document.activeElement.getAttribute("aria-label")'),
+    'History release bot',
+  );
+  assert.deepEqual(problems, []);
+  await page.close();
+}
+
 /**
  * A browser app on another origin (the upstream's port) calls a route with a CORS policy, with the token in the
  * Authorization header: Chromium's own preflight and CORS checks decide what its script may read.

@@ -15,6 +15,7 @@ import {
 import {
   adminRevocation,
   crossOriginApp,
+  history,
   keyboardUse,
   pagination,
   phoneLayout,
@@ -227,6 +228,10 @@ describe('hundreds of tokens', () => {
 
 describe('regenerate', () => {
   it('replaces a token with a new secret shown once; the old one stops at once', () => regenerate(kit));
+});
+
+describe('history', () => {
+  it('a token’s History dialog lists what was done with it, by whom, newest first', () => history(kit));
 });
 
 describe('a token an admin revoked', () => {

@@ -66,7 +66,7 @@ function renderInventory(rows) {
     caption: 'All tokens',
     columns: ['name', 'owner', 'type', 'expires', 'lastUsed', 'status'],
     rows,
-    actions: (t) => admin.inventoryActions.buttons(t),
+    actions: (t) => admin.inventoryActions.buttons(t, [['History', openHistory]]),
   });
 }
 

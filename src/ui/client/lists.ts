@@ -146,6 +146,88 @@ function debounce(fn, ms) {
   };
 }
 
+const HISTORY_WORDS = {
+  'token.created': 'Created',
+  'token.updated': 'Edited',
+  'token.revoked': 'Revoked',
+  'token.restored': 'Restored',
+  'token.rotated': 'Regenerated',
+  'token.deleted': 'Deleted',
+  'token.auth_failed': 'A request with it was refused',
+  'token.leak_reported': 'Reported as leaked',
+  'token.inactive': 'Not used for a long time',
+  'token.expiring_30d': 'Expires within 30 days',
+  'token.expiring_7d': 'Expires within 7 days',
+};
+const REVOKE_WORDS = {
+  user: 'by its owner',
+  admin: 'by an administrator',
+  rotated: 'replaced by a regenerated token',
+  leaked: 'reported as leaked',
+  inactivity: 'unused for too long',
+  deprovisioned: 'its owner was removed',
+};
+
+function historyWhat(event) {
+  const detail = event.detail || {};
+  const what = HISTORY_WORDS[event.action] || event.action;
+  if (event.action === 'token.revoked' && detail.reason) return what + ' (' + (REVOKE_WORDS[detail.reason] || detail.reason) + ')';
+  if (event.action === 'token.updated' && Array.isArray(detail.changed)) return what + ': ' + detail.changed.join(', ');
+  if (event.action === 'token.auth_failed') return what + ' (' + [detail.reason, detail.route && 'route ' + detail.route].filter(Boolean).join(', ') + ')';
+  return what;
+}
+
+function historyWho(event) {
+  const actor = event.actor;
+  if (actor.kind === 'system') return 'The gateway';
+  if (actor.kind === 'anonymous') return 'A client';
+  if (actor.id === state.me.id) return actor.token_id ? 'You, with a token' : 'You';
+  return ['Someone else', h('br'), h('span', { class: 'mono muted' }, actor.id)];
+}
+
+const HISTORY_COLUMNS = [
+  ['When', (e) => timeEl(e.at, fullFormat.format(new Date(e.at)) + ' UTC')],
+  ['What', historyWhat],
+  ['Who', historyWho],
+  ['From', (e) => e.ip || none('—')],
+];
+
+/**
+ * A token's history in a dialog: its audit events (your own audit trail, or for an admin the whole log), newest
+ * first, 20 at a time.
+ */
+async function openHistory(t, opener) {
+  const dialog = $('#history-dialog');
+  const list = $('#history-list');
+  const more = $('#history-more');
+  const endpoint = state.me.role === 'admin' && t.owner_id !== state.me.id ? '/admin/audit' : '/audit';
+  const rows = [];
+  let cursor = null;
+  $('#history-title').textContent = 'History of “' + t.name + '”';
+  async function load() {
+    more.disabled = true;
+    list.setAttribute('aria-busy', 'true');
+    const result = await api('GET', endpoint + '?' + query({ target_id: t.id, limit: 20, cursor }));
+    list.setAttribute('aria-busy', 'false');
+    more.disabled = false;
+    if (!result.ok) {
+      more.hidden = true;
+      return renderEmpty(list, 'Could not load', problemText(result));
+    }
+    rows.push(...result.body.data);
+    cursor = result.body.next_cursor;
+    more.hidden = !cursor;
+    if (!rows.length) return renderEmpty(list, 'No history', 'Nothing has been recorded for this token.');
+    renderTable(list, { caption: 'History of ' + t.name, columns: HISTORY_COLUMNS, rows });
+  }
+  more.onclick = load;
+  list.replaceChildren();
+  more.hidden = true;
+  openDialog(dialog, dialog.querySelector('[data-close]'));
+  openers.set(dialog, opener);
+  await load();
+}
+
 /** If-Match for the token as the list shows it. */
 const ifShown = (t) => ({ 'If-Match': '"' + t.updated_at + '"' });
 

@@ -19,7 +19,7 @@ function renderMine(rows) {
     caption: 'Your personal access tokens',
     columns: ['name', 'description', 'expires', 'created', 'lastUsed', 'status'],
     rows,
-    actions: (t) => mine.actions.buttons(t, [['Edit', openEdit]]),
+    actions: (t) => mine.actions.buttons(t, [['Edit', openEdit], ['History', openHistory]]),
   });
 }
 
