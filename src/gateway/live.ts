@@ -26,6 +26,13 @@ export type Ending = 'refused' | 'unavailable';
 const CLOSE = { refused: 1008, unavailable: 1011 } as const;
 const REASON = { refused: 'token no longer valid', unavailable: 'token state unavailable' } as const;
 
+/**
+ * A check that has not answered after this long (a KV or D1 read that hangs) counts as storage not answering: the
+ * connection is ended (fails closed) instead of never being checked again. The request path's own "storage is slow
+ * or stuck" bound (token-cache `loadLimits.joinWindowMs`) is the same 5 s.
+ */
+const CHECK_TIMEOUT_MS = 5_000;
+
 /** Whether the token still admits the connection; throws when storage cannot say. */
 async function stillAdmitted(watch: Watch, now: number): Promise<boolean> {
   const result = await reverify(watch.hash, watch.tokenId, { ...watch.deps, now });
@@ -58,11 +65,19 @@ export function watchToken(watch: Watch, end: (ending: Ending) => void): () => v
   const check = async () => {
     if (stopped) return;
     let admitted: boolean;
+    let limit: ReturnType<typeof setTimeout> | undefined;
     try {
-      admitted = await stillAdmitted(watch, Date.now());
+      admitted = await Promise.race([
+        stillAdmitted(watch, Date.now()),
+        new Promise<never>((_, reject) => {
+          limit = setTimeout(() => reject(new Error('token check timed out')), CHECK_TIMEOUT_MS);
+        }),
+      ]);
     } catch {
       // Fails closed, like a request: a connection whose token cannot be checked is not kept.
       return finish('unavailable');
+    } finally {
+      clearTimeout(limit);
     }
     if (stopped) return;
     if (admitted) schedule();
@@ -79,17 +94,31 @@ export function watchToken(watch: Watch, end: (ending: Ending) => void): () => v
   };
 }
 
-/** Codes a close frame may not carry (RFC 6455 §7.4.1: 1005, 1006 and 1015 only report what happened). */
+/**
+ * The code a close is passed on with. A close frame may not carry 1005, 1006 or 1015 (RFC 6455 §7.4.1: they only
+ * report what happened) nor the reserved 1004, and workerd's close() throws on them. A connection lost without a
+ * close frame (1006) or by a TLS failure (1015) is passed on as 1011, so the other side does not read it as a normal
+ * close (relayed untouched, it would see 1006); no code at all (1005), and anything else, as 1000.
+ */
 const sendableCode = (code: number) =>
-  code === 1000 ||
-  (code >= 1001 && code <= 1014 && code !== 1005 && code !== 1006) ||
-  (code >= 3000 && code <= 4999)
-    ? code
-    : 1000;
+  code === 1006 || code === 1015
+    ? 1011
+    : code === 1000 ||
+        (code >= 1001 && code <= 1014 && code !== 1004 && code !== 1005) ||
+        (code >= 3000 && code <= 4999)
+      ? code
+      : 1000;
 
 function closeQuietly(socket: WebSocket, code: number, reason: string) {
   try {
     socket.close(sendableCode(code), reason);
+    return;
+  } catch {
+    // Already closed, or a code or reason the runtime refuses: then try once more without the reason, so that this
+    // end is never left open (its watch is already stopped).
+  }
+  try {
+    socket.close(sendableCode(code));
   } catch {
     // Already closed.
   }

@@ -327,6 +327,11 @@ async function authenticateAndForward(
   const watched = new Response(watchedStream(body!, watch), relayed);
   // It may end before a length the upstream announced.
   watched.headers.delete('content-length');
+  // fetch() handed the body over decoded (gzip and br are what it decodes). Relayed as is, workerd passes the
+  // upstream's encoded bytes through; this wrapper is a new stream, which workerd would compress again under the same
+  // Content-Encoding without flushing per chunk, holding the events back. Sent decoded instead, as the body now is.
+  const encoding = watched.headers.get('content-encoding');
+  if (encoding !== null && /^\s*(gzip|br)\s*$/i.test(encoding)) watched.headers.delete('content-encoding');
   return watched;
 }
 

@@ -1,12 +1,10 @@
-import { createExecutionContext } from 'cloudflare:test';
-import { env } from 'cloudflare:workers';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { createApp } from '../../src/app';
 import { resetIsolateCache } from '../../src/auth/token-cache';
 import { fakeUpstream } from '../gateway-support';
-import { BASE, bearer } from '../helpers';
+import { bearer } from '../helpers';
 import { failD1, failKv } from '../reliability-support';
-import { expectJson, kvKeyFor, postJson, userWithToken, waitForKv } from './support';
+import { expiresSoon, finiteEvents, gateway, openSocket, revoke, sleep, within } from './live-support';
+import { expectJson, userWithToken } from './support';
 
 // Connections that outlive their request (WebSockets, event streams) keep checking their token: revoked, expired or
 // unverifiable, the gateway ends them (README "Revocation"). The gateway runs here with GATEWAY_RECHECK_SECONDS
@@ -16,74 +14,6 @@ afterEach(() => {
   vi.useRealTimers();
   vi.restoreAllMocks();
 });
-
-async function gateway(path: string, init: RequestInit, recheckSeconds: number): Promise<Response> {
-  return await createApp().fetch(
-    new Request(BASE + path, init),
-    { ...env, GATEWAY_RECHECK_SECONDS: String(recheckSeconds) },
-    createExecutionContext(),
-  );
-}
-
-const UPGRADE = { Upgrade: 'websocket', Connection: 'Upgrade' };
-
-interface Ends {
-  /** The upstream's end: it echoes every message back with `echo:` in front (text) or as is (binary). */
-  upstream: WebSocket;
-  upstreamClosed: Promise<CloseEvent>;
-  client: WebSocket;
-  clientClosed: Promise<CloseEvent>;
-  /** Resolves with the client's next message. */
-  next(): Promise<string | ArrayBuffer>;
-}
-
-/** Opens a WebSocket through the gateway to an echoing fake upstream. */
-async function openSocket(token: string, recheckSeconds: number): Promise<Ends> {
-  let upstream!: WebSocket;
-  fakeUpstream(() => {
-    const pair = new WebSocketPair();
-    upstream = pair[1];
-    upstream.binaryType = 'arraybuffer';
-    upstream.accept();
-    upstream.addEventListener('message', (event) =>
-      upstream.send(typeof event.data === 'string' ? `echo:${event.data}` : event.data),
-    );
-    return new Response(null, { status: 101, webSocket: pair[0] });
-  });
-  const res = await gateway('/svc/ws', { headers: { ...bearer(token), ...UPGRADE } }, recheckSeconds);
-  expect(res.status).toBe(101);
-  const client = res.webSocket!;
-  client.binaryType = 'arraybuffer';
-  client.accept();
-  const upstreamClosed = new Promise<CloseEvent>((resolve) => upstream.addEventListener('close', resolve));
-  const clientClosed = new Promise<CloseEvent>((resolve) => client.addEventListener('close', resolve));
-  const queue: (string | ArrayBuffer)[] = [];
-  const waiting: ((data: string | ArrayBuffer) => void)[] = [];
-  client.addEventListener('message', (event) => {
-    const data = event.data as string | ArrayBuffer;
-    const wake = waiting.shift();
-    if (wake) wake(data);
-    else queue.push(data);
-  });
-  const next = () =>
-    queue.length > 0
-      ? Promise.resolve(queue.shift()!)
-      : new Promise<string | ArrayBuffer>((resolve) => waiting.push(resolve));
-  return { upstream, upstreamClosed, client, clientClosed, next };
-}
-
-/** `promise`, or a failure naming `what` after `ms`. */
-function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) =>
-      setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms),
-    ),
-  ]);
-}
-
-const revoke = (jwt: string, id: string) => postJson(`/tokens/${id}/revoke`, jwt);
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('a WebSocket through the gateway', () => {
   it('relays text and binary messages both ways', async () => {
@@ -113,12 +43,7 @@ describe('a WebSocket through the gateway', () => {
   it('is closed at its token’s expiry, however long the recheck interval', async () => {
     const { created } = await userWithToken();
     // The token expires 1.5 s from now, read from D1 by the handshake (no cached copy with the old expiry).
-    const expiry = Date.now() + 1500;
-    await env.DB.prepare('update tokens set expires_at = ? where id = ?').bind(expiry, created.id).run();
-    const key = await kvKeyFor(created.token);
-    await waitForKv(key);
-    await env.TOKEN_CACHE.delete(key);
-    resetIsolateCache();
+    const expiry = await expiresSoon(created, 1500);
     const ends = await openSocket(created.token, 3600);
     ends.client.send('alive');
     expect(await within(1000, 'echo before expiry', ends.next())).toBe('echo:alive');
@@ -222,20 +147,8 @@ describe('an event stream through the gateway', () => {
 
   it('streams to its end untouched while the token is valid', async () => {
     const { created } = await userWithToken();
-    const encoder = new TextEncoder();
-    let n = 0;
     fakeUpstream(
-      () =>
-        new Response(
-          new ReadableStream<Uint8Array>({
-            async pull(controller) {
-              await sleep(50);
-              if (n === 30) return controller.close();
-              controller.enqueue(encoder.encode(`data: ${n++}\n\n`));
-            },
-          }),
-          { headers: { 'content-type': 'text/event-stream' } },
-        ),
+      () => new Response(finiteEvents(30, 50), { headers: { 'content-type': 'text/event-stream' } }),
     );
     const res = await gateway('/svc/events', { headers: bearer(created.token) }, 1);
     const text = await within(5000, 'whole stream', readAll(res.body!));
