@@ -215,6 +215,37 @@ export async function history(kit: Kit): Promise<void> {
   await page.close();
 }
 
+/** A slow History page for a token whose dialog was closed never lands in the next token's History. */
+export async function lateHistory(kit: Kit): Promise<void> {
+  const { page, problems } = await newPage(kit);
+  await signIn(kit, page, unique('late-history'), 'member');
+  const jwt = await sessionJwt(kit);
+  const first = await apiAs(kit, jwt, 'POST', '/tokens', { name: 'first bot' });
+  assert.equal((await apiAs(kit, jwt, 'POST', `/tokens/${first.body!.id}/revoke`)).status, 200);
+  assert.equal((await apiAs(kit, jwt, 'POST', '/tokens', { name: 'second bot' })).status, 201);
+  let delayed = 0;
+  await page.route(`**/ui/api/v1/audit?*target_id=${first.body!.id}*`, async (route) => {
+    delayed++;
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    await route.continue();
+  });
+  await page.reload();
+  await page.getByRole('button', { name: 'History first bot' }).click();
+  await page
+    .getByRole('dialog', { name: 'History of “first bot”' })
+    .getByRole('button', { name: 'Close' })
+    .click();
+  await page.getByRole('button', { name: 'History second bot' }).click();
+  const dialog = page.getByRole('dialog', { name: 'History of “second bot”' });
+  await dialog.locator('tbody tr').first().waitFor();
+  await new Promise((resolve) => setTimeout(resolve, 2500));
+  assert.equal(delayed, 1);
+  assert.equal(await dialog.locator('caption').textContent(), 'History of second bot');
+  assert.deepEqual(await dialog.locator('td[data-label="What"]').allTextContents(), ['Created']);
+  assert.deepEqual(problems, []);
+  await page.close();
+}
+
 /**
  * A browser app on another origin (the upstream's port) calls a route with a CORS policy, with the token in the
  * Authorization header: Chromium's own preflight and CORS checks decide what its script may read.

@@ -17,6 +17,7 @@ import {
   crossOriginApp,
   history,
   keyboardUse,
+  lateHistory,
   pagination,
   phoneLayout,
   regenerate,
@@ -232,6 +233,7 @@ describe('regenerate', () => {
 
 describe('history', () => {
   it('a token’s History dialog lists what was done with it, by whom, newest first', () => history(kit));
+  it('a slow History page for a closed dialog never shows in the next one', () => lateHistory(kit));
 });
 
 describe('a token an admin revoked', () => {

@@ -196,7 +196,10 @@ const HISTORY_COLUMNS = [
  * A token's history in a dialog: its audit events (your own audit trail, or for an admin the whole log), newest
  * first, 20 at a time.
  */
+let historyShown = 0;
 async function openHistory(t, opener) {
+  // Only the token shown now draws: a slow page for a token whose dialog was closed never lands in the next one's.
+  const shown = ++historyShown;
   const dialog = $('#history-dialog');
   const list = $('#history-list');
   const more = $('#history-more');
@@ -208,6 +211,7 @@ async function openHistory(t, opener) {
     more.disabled = true;
     list.setAttribute('aria-busy', 'true');
     const result = await api('GET', endpoint + '?' + query({ target_id: t.id, limit: 20, cursor }));
+    if (shown !== historyShown) return;
     list.setAttribute('aria-busy', 'false');
     more.disabled = false;
     if (!result.ok) {
