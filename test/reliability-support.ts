@@ -1,7 +1,9 @@
 import { env } from 'cloudflare:workers';
 import fc from 'fast-check';
 import { expect, vi } from 'vitest';
+import { type Principal, toPrincipal } from '../src/auth/principals';
 import { getConfig } from '../src/config';
+import type { PrincipalRow } from '../src/db/schema';
 import type { Route } from '../src/gateway/routes-config';
 import { BASE62, checksumChars, crc32 } from '../src/tokens/format';
 import { call, createToken } from './helpers';
@@ -342,4 +344,12 @@ export async function introspect(token: string): Promise<Record<string, unknown>
   });
   expect(res.status).toBe(200);
   return (await res.json()) as Record<string, unknown>;
+}
+
+/** A principal as the service layer takes it, read from D1 by subject. */
+export async function principalOf(subject: string): Promise<Principal> {
+  const row = await env.DB.prepare('select * from principals where subject = ?')
+    .bind(subject)
+    .first<Record<string, unknown>>();
+  return toPrincipal({ ...row, active: Boolean(row!.active) } as unknown as PrincipalRow);
 }

@@ -1,16 +1,15 @@
 import { env } from 'cloudflare:workers';
 import { drizzle } from 'drizzle-orm/d1';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { type Principal, toPrincipal } from '../../src/auth/principals';
+import type { Principal } from '../../src/auth/principals';
 import { kvKey, loadLimits, readKv, resetIsolateCache, writeKv } from '../../src/auth/token-cache';
 import { verifyPat } from '../../src/auth/verify-pat';
 import { getConfig } from '../../src/config';
-import type { PrincipalRow } from '../../src/db/schema';
 import type { ServiceDeps } from '../../src/tokens/access';
 import { revokeLeaked } from '../../src/tokens/revocation';
 import { createToken, restoreToken, revokeToken, updateToken } from '../../src/tokens/service';
 import { tombstone } from '../../src/tokens/state';
-import { failKv, firstBatchAfter, holdFirstTokenRead } from '../reliability-support';
+import { failKv, firstBatchAfter, holdFirstTokenRead, principalOf } from '../reliability-support';
 import { TEST_VARS } from '../vars';
 import { currentUserWithPat, userWithToken } from './support';
 
@@ -30,13 +29,6 @@ afterEach(() => {
 const config = getConfig(env);
 const db = drizzle(env.DB);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function principalOf(subject: string): Promise<Principal> {
-  const row = await env.DB.prepare('select * from principals where subject = ?')
-    .bind(subject)
-    .first<Record<string, unknown>>();
-  return toPrincipal({ ...row, active: Boolean(row!.active) } as unknown as PrincipalRow);
-}
 
 /** Service dependencies whose waitUntil work (a publish, then its delayed resync) `settle()` waits for. */
 function serviceDeps(actor: Principal, kv: KVNamespace = env.TOKEN_CACHE) {

@@ -1,18 +1,16 @@
 import { env } from 'cloudflare:workers';
 import { drizzle } from 'drizzle-orm/d1';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { type Principal, toPrincipal } from '../../src/auth/principals';
 import { isolateCache, resetIsolateCache } from '../../src/auth/token-cache';
 import { verifyPat } from '../../src/auth/verify-pat';
 import { getConfig } from '../../src/config';
-import type { PrincipalRow } from '../../src/db/schema';
 import type { ServiceDeps } from '../../src/tokens/access';
 import { generateToken } from '../../src/tokens/format';
 import { hashToken } from '../../src/tokens/hash';
 import { revokeToken } from '../../src/tokens/service';
 import { fakeUpstream } from '../gateway-support';
 import { bearer, call } from '../helpers';
-import { failKv } from '../reliability-support';
+import { failKv, principalOf } from '../reliability-support';
 import { knownUserWithToken, SCIM_PATCH, scim } from './admin-support';
 import { expectProblem, kvKeyFor, userWithToken, waitForKv } from './support';
 
@@ -28,13 +26,6 @@ afterEach(() => {
 
 const config = getConfig(env);
 const db = drizzle(env.DB);
-
-async function principalOf(subject: string): Promise<Principal> {
-  const row = await env.DB.prepare('select * from principals where subject = ?')
-    .bind(subject)
-    .first<Record<string, unknown>>();
-  return toPrincipal({ ...row, active: Boolean(row!.active) } as unknown as PrincipalRow);
-}
 
 describe('a revocation KV refused', () => {
   it('stays refused here after made-up tokens filled the isolate cache, and past its TTL', async () => {

@@ -1,11 +1,10 @@
 import { env } from 'cloudflare:workers';
 import { drizzle } from 'drizzle-orm/d1';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { type Principal, toPrincipal } from '../../src/auth/principals';
+import type { Principal } from '../../src/auth/principals';
 import { readKv, resetIsolateCache } from '../../src/auth/token-cache';
 import { verifyPat } from '../../src/auth/verify-pat';
 import { getConfig } from '../../src/config';
-import type { PrincipalRow } from '../../src/db/schema';
 import { AppError } from '../../src/errors';
 import type { ServiceDeps } from '../../src/tokens/access';
 import { hashToken } from '../../src/tokens/hash';
@@ -20,7 +19,7 @@ import {
   updateToken,
 } from '../../src/tokens/service';
 import { bearer, call, jwtFor } from '../helpers';
-import { firstBatchAfter } from '../reliability-support';
+import { firstBatchAfter, principalOf } from '../reliability-support';
 import { TEST_VARS } from '../vars';
 import {
   API,
@@ -46,13 +45,6 @@ afterEach(() => {
 
 const del = (id: string, jwt: string) =>
   call(`${API}/tokens/${id}`, { method: 'DELETE', headers: bearer(jwt) });
-
-async function principalOf(subject: string): Promise<Principal> {
-  const row = await env.DB.prepare('select * from principals where subject = ?')
-    .bind(subject)
-    .first<Record<string, unknown>>();
-  return toPrincipal({ ...row, active: Boolean(row!.active) } as unknown as PrincipalRow);
-}
 
 /** Service dependencies whose first D1 batch waits for `before()` to finish; `pending` collects waitUntil work. */
 function interleaved(actor: Principal, before: () => Promise<unknown>, kv: KVNamespace = env.TOKEN_CACHE) {
