@@ -7,6 +7,7 @@ import { unstable_readConfig } from 'wrangler';
 import { LEAK_LIMIT } from '../src/api/credentials-revoke';
 import { parseConfig } from '../src/config';
 import { AUTH_FAILURE_LIMIT } from '../src/gateway/abuse';
+import { KV_SYNC_CRON } from '../src/tokens/kv-sync';
 import { ROOT, run, validateConfigOrExit, WRANGLER, workerVars } from './local';
 
 const standIn = () => randomBytes(32).toString('hex');
@@ -55,5 +56,15 @@ for (const expected of [LEAK_LIMIT, AUTH_FAILURE_LIMIT]) {
   }
 }
 console.log('✔ rate limiting bindings match the limits in the code');
+
+// Without the minute cron, what a large change or a KV outage leaves in kv_outbox would never reach KV.
+const crons = (deployed.triggers as { crons?: string[] } | undefined)?.crons ?? [];
+if (!crons.includes(KV_SYNC_CRON)) {
+  console.error(
+    `✖ wrangler.toml [env.production.triggers] crons must include "${KV_SYNC_CRON}" (src/tokens/kv-sync.ts), found ${JSON.stringify(crons)}`,
+  );
+  process.exit(1);
+}
+console.log('✔ the minute cron that settles kv_outbox is scheduled');
 
 await run(WRANGLER, ['deploy', '--dry-run', '--env', 'production', '--outdir', 'dist']);

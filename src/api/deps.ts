@@ -1,5 +1,6 @@
 import type { Context } from 'hono';
 import type { AppEnv } from '../env';
+import { budgetOf } from '../tokens/kv-sync';
 import type { ServiceDeps } from '../tokens/service';
 
 /** Per-request services for the token lifecycle. */
@@ -11,6 +12,7 @@ export function serviceDeps(c: Context<AppEnv>): ServiceDeps {
     now: Date.now(),
     ctx: c.get('audit'),
     waitUntil: (promise) => c.executionCtx.waitUntil(promise),
+    budget: budgetOf(c.executionCtx),
   };
 }
 

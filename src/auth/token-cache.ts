@@ -246,6 +246,28 @@ export async function publishTokenState(
 }
 
 /**
+ * A change whose KV write waits for a later invocation (kv-sync's budget ran out): this isolate treats it as one KV
+ * refused. A denial is held for KV_FAILURE_HOLD_MS; for a token that still admits, KV is skipped (D1 decides) as
+ * long, so the stale record there is not read back here.
+ */
+export function holdUnpublished(
+  deps: CacheDeps,
+  hash: string,
+  next: TokenState | { tombstone: 'revoked' | 'deleted'; id: string },
+): void {
+  const state = 'tombstone' in next ? tombstone(next.id, next.tombstone) : next;
+  const memory = isolateCache(deps.config);
+  if (admitsRequests(state, deps.now)) {
+    memory.delete(hash);
+    hold(hash, 'd1', deps.now + KV_FAILURE_HOLD_MS);
+  } else {
+    memory.set(hash, state, deps.now + Math.max(deps.config.cache.isolateTtlMs, KV_FAILURE_HOLD_MS));
+    hold(hash, state, deps.now + KV_FAILURE_HOLD_MS);
+  }
+  invalidateLoads(hash);
+}
+
+/**
  * Forgets a token's record, in this isolate's memory and in KV, so the next request reads D1. Never admits
  * anything, so it is safe whatever happened meanwhile (an owner reactivated: a denial held here goes too). If KV
  * refuses the delete, this isolate skips KV for the token for KV_FAILURE_HOLD_MS, so it does not read back the
@@ -272,12 +294,50 @@ export async function dropTokenState(deps: CacheDeps, hash: string): Promise<voi
  * read from D1 next), so a revocation landing meanwhile is safe too; a record equal to D1's state stays.
  */
 export async function dropStaleRecord(deps: CacheDeps, hash: string, fresh: string): Promise<void> {
+  const failed = await dropStaleRecords(deps, [{ hash, fresh }]);
+  if (failed.size > 0) throw failed.values().next().value;
+}
+
+/**
+ * dropStaleRecord for many tokens, reading KV 100 keys at a time (one operation per read, as KV counts them).
+ * Resolves with what KV refused, by hash: the caller retries those later.
+ */
+export async function dropStaleRecords(
+  deps: CacheDeps,
+  records: { hash: string; fresh: string }[],
+): Promise<Map<string, unknown>> {
   const memory = isolateCache(deps.config);
-  const held = memory.peek(hash);
-  if (held && admitsRequests(held, deps.now) && JSON.stringify(held) !== fresh) {
-    memory.delete(hash);
-    invalidateLoads(hash);
+  for (const { hash, fresh } of records) {
+    const held = memory.peek(hash);
+    if (held && admitsRequests(held, deps.now) && JSON.stringify(held) !== fresh) {
+      memory.delete(hash);
+      invalidateLoads(hash);
+    }
   }
-  const stored = await deps.kv.get(kvKey(hash));
-  if (stored !== null && stored !== fresh) await deps.kv.delete(kvKey(hash));
+  const failed = new Map<string, unknown>();
+  for (let i = 0; i < records.length; i += 100) {
+    const chunk = records.slice(i, i + 100);
+    let stored: Map<string, string | null>;
+    try {
+      stored = await deps.kv.get(
+        chunk.map(({ hash }) => kvKey(hash)),
+        'text',
+      );
+    } catch (error) {
+      for (const { hash } of chunk) failed.set(hash, error);
+      continue;
+    }
+    await Promise.all(
+      chunk.map(async ({ hash, fresh }) => {
+        const value = stored.get(kvKey(hash)) ?? null;
+        if (value === null || value === fresh) return;
+        try {
+          await deps.kv.delete(kvKey(hash));
+        } catch (error) {
+          failed.set(hash, error);
+        }
+      }),
+    );
+  }
+  return failed;
 }

@@ -4,6 +4,7 @@ import { getConfig } from '../config';
 import { auditEvents, tokens } from '../db/schema';
 import type { Env } from '../env';
 import type { ServiceDeps } from '../tokens/access';
+import { newBudget } from '../tokens/kv-sync';
 import { revokeMany } from '../tokens/revocation';
 
 // The daily job (wrangler.toml [triggers]): audit events for tokens expiring within 30 and 7 days and for tokens
@@ -54,6 +55,7 @@ export async function runHygiene(
     now,
     ctx: { actor: { id: null, kind: 'system' }, ip: null, userAgent: 'pat-gateway cron', requestId: null },
     waitUntil,
+    budget: newBudget(),
   };
   const summary: HygieneSummary = { expiring: {}, inactive: 0, revoked: 0 };
   for (const days of EXPIRY_NOTICE_DAYS) {

@@ -154,3 +154,20 @@ export type AuditRow = typeof auditEvents.$inferSelect;
 export const nextUpdatedAt = (now: number) => sql<number>`max(${now}, ${tokens.updatedAt} + 1)`;
 export const nextUpdatedAtAfter = (row: { updatedAt: number }, now: number) =>
   Math.max(now, row.updatedAt + 1);
+
+/**
+ * Tokens whose KV record must still be brought in line with D1 (src/tokens/kv-sync.ts): written in the same D1 batch
+ * as a bulk change, or when KV refused a write, and removed once KV matches. The minute cron retries what is left.
+ * Holds the token's hash as published (never the token).
+ */
+export const kvOutbox = sqliteTable(
+  'kv_outbox',
+  {
+    tokenId: text('token_id').primaryKey(),
+    hash: text('hash').notNull(),
+    /** When the change was made (ms): a row is done by a resync whose D1 read began after it. */
+    since: integer('since').notNull(),
+  },
+  // The minute cron takes the oldest first; during a KV outage the table grows.
+  (t) => [index('kv_outbox_since_idx').on(t.since)],
+);

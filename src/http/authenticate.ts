@@ -1,15 +1,16 @@
-import { eq } from 'drizzle-orm';
+import { and, eq, isNull } from 'drizzle-orm';
 import type { Context, MiddlewareHandler } from 'hono';
 import { getCookie } from 'hono/cookie';
 import { auditInsert, type RequestContext } from '../audit';
 import { verifyManagementJwt } from '../auth/jwt';
 import { type Principal, toPrincipal, upsertUser } from '../auth/principals';
-import { principals } from '../db/schema';
+import { principals, tokens } from '../db/schema';
 import type { AppEnv, Caller } from '../env';
 import { AppError, forbidden } from '../errors';
 import { tooManyFailures, verifyPatGuarded } from '../gateway/abuse';
 import { noteUse } from '../gateway/usage';
 import { isWellFormedToken, redactTokens } from '../tokens/format';
+import { budgetOf, outboxInsert } from '../tokens/kv-sync';
 import { republishOwnerTokens } from '../tokens/owner-cache';
 
 // Who is calling the management API: a JWT from the identity provider (users), or — for the few routes that
@@ -179,7 +180,14 @@ async function callerFromJwt(c: Context<AppEnv>, jwt: string): Promise<Caller> {
   if (!principal.active)
     throw forbidden('principal_inactive', 'Your account is deactivated; ask an administrator.');
   if (roleChangedFrom) {
-    // Cached token records carry the owner's role: refresh them so a lowered role bites on the next use.
+    // Cached token records carry the owner's role: refresh them so a lowered role bites on the next use. Listed in
+    // kv_outbox first, so the minute cron finishes what this invocation cannot (kv-sync.ts).
+    await outboxInsert(db, and(eq(tokens.ownerId, principal.id), isNull(tokens.revokedAt)), now).catch(
+      (error: unknown) =>
+        console.error(
+          JSON.stringify({ event: 'kv_outbox_failed', owner_id: principal.id, error: String(error) }),
+        ),
+    );
     c.executionCtx.waitUntil(
       republishOwnerTokens(
         {
@@ -188,6 +196,7 @@ async function callerFromJwt(c: Context<AppEnv>, jwt: string): Promise<Caller> {
           config,
           now,
           waitUntil: (p) => c.executionCtx.waitUntil(p),
+          budget: budgetOf(c.executionCtx),
         },
         principal,
       ),

@@ -3,11 +3,12 @@ import type { DrizzleD1Database } from 'drizzle-orm/d1';
 import type { RequestContext } from '../audit';
 import { decide, type TokenAction } from '../auth/permissions';
 import { type Principal, toPrincipal } from '../auth/principals';
-import { dropStaleRecord, publishTokenState } from '../auth/token-cache';
+import { publishTokenState } from '../auth/token-cache';
 import type { Config } from '../config';
 import { principals, type TokenRow, tokens } from '../db/schema';
 import { type AppError, conflict, forbidden, notFound } from '../errors';
-import { findToken, findTokenStateById } from './repository';
+import { enqueue, resyncLater, type SyncBudget } from './kv-sync';
+import { findToken } from './repository';
 import { tokenStateFrom } from './state';
 
 // What every lifecycle operation shares: loading a token through the permission matrix, and publishing its new
@@ -20,6 +21,8 @@ export interface ServiceDeps {
   now: number;
   ctx: RequestContext;
   waitUntil(promise: Promise<unknown>): void;
+  /** This invocation's KV operations for publishing changes (kv-sync.ts); a call without one has them all. */
+  budget?: SyncBudget;
 }
 
 export async function findPrincipal(db: DrizzleD1Database, id: string): Promise<Principal | null> {
@@ -78,14 +81,12 @@ export function nameTaken(): AppError {
   ]);
 }
 
-/** KV allows one write per second per key; the follow-up write waits longer than that. */
-const RESYNC_DELAY_MS = 1_500;
-
 /**
- * Publishes the token's new state to the caches; if the token is then revoked or deleted, that is written once more
- * a moment later. The second write repairs a race (a verification that read D1 just before the revocation and
- * refilled KV just after it) and retries a failed first write. It reads D1 again rather than replaying the state,
- * so a quick revoke-then-restore is not undone.
+ * Publishes the token's new state to the caches, then, a moment later, brings KV in line with what D1 says then
+ * (`resyncMany`: the tombstone of a revoked or deleted token written once more, a record that differs from a live
+ * one dropped). The second pass repairs a race (a verification that read D1 just before the change and refilled KV
+ * just after it) and retries a failed first write. It reads D1 again rather than replaying the state, so a quick
+ * revoke-then-restore is not undone. What KV refuses both times is left in kv_outbox for the minute cron.
  */
 export async function publish(
   deps: ServiceDeps,
@@ -103,47 +104,15 @@ export async function publish(
           ownerRole: owner.role,
           ownerActive: owner.active,
         });
+  const item = { id: row.id, hash: row.secretHash };
   try {
     await publishTokenState(deps, row.secretHash, next);
   } catch (error) {
-    // D1 holds the truth already; the resync below retries, and until then KV records age out (see README).
+    // D1 holds the truth already; the resync below retries, and the minute cron after it (see README).
     console.error(JSON.stringify({ event: 'kv_publish_failed', token_id: row.id, error: String(error) }));
+    await enqueue(deps.db, [item], deps.now).catch(() => {});
   }
-  deps.waitUntil(
-    new Promise((resolve) => setTimeout(resolve, RESYNC_DELAY_MS))
-      .then(() => resyncTokenState(deps, row.id, row.secretHash))
-      .catch((error: unknown) =>
-        console.error(JSON.stringify({ event: 'kv_resync_failed', token_id: row.id, error: String(error) })),
-      ),
-  );
-}
-
-/**
- * Re-asserts a revocation or deletion from D1's current state. It never writes an active record: a positive
- * written late could cover a revocation made meanwhile (a live token missing from KV just falls back to D1). When
- * D1 says active, a record that differs from it is dropped instead, whoever wrote it: this publish's own, landed
- * after a newer change's; another isolate's cache fill whose D1 read began before this change and landed after it
- * (fills are written within 1 s of their read, so before this runs); or a tombstone a restore's KV write failed to
- * replace. So a cache never keeps a longer life or wider scopes than D1 holds, nor a denial D1 no longer has; a
- * record equal to D1's state stays.
- */
-async function resyncTokenState(deps: ServiceDeps, id: string, hash: string): Promise<void> {
-  // By id: a verification may have moved the row to a new pepper (a new hash) after this change read it, and
-  // cached it under that hash.
-  const current = await findTokenStateById(deps.db, id);
-  const cache = { ...deps, now: Date.now() };
-  let settle: (hash: string) => Promise<void>;
-  if (current && current.revokedAt === null) {
-    const fresh = JSON.stringify(tokenStateFrom(current));
-    settle = (h) => dropStaleRecord(cache, h, fresh);
-  } else {
-    const gone = { tombstone: current ? ('revoked' as const) : ('deleted' as const), id };
-    settle = (h) => publishTokenState(cache, h, gone);
-  }
-  // Each hash on its own: KV failing for one must not leave the other stale.
-  const hashes = current && current.secretHash !== hash ? [hash, current.secretHash] : [hash];
-  const failed = (await Promise.allSettled(hashes.map(settle))).find((r) => r.status === 'rejected');
-  if (failed) throw failed.reason;
+  resyncLater(deps, [item]);
 }
 
 /**

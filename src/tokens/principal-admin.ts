@@ -8,6 +8,7 @@ import { conflict, notFound } from '../errors';
 import { decodeCursor, encodeCursor } from '../lib/cursor';
 import { newId } from '../lib/ids';
 import { findPrincipal, isUniqueViolation, type ServiceDeps } from './access';
+import { outboxInsert } from './kv-sync';
 import { republishOwnerTokens } from './owner-cache';
 import { type Page, pageOf } from './repository';
 import { revokeMany } from './revocation';
@@ -163,8 +164,15 @@ export async function updateServiceAccount(
       ),
     },
   };
+  const roleChanges = input.role !== undefined && input.role !== current.role;
   await guardName(
     db.batch([
+      // Its tokens' KV records carry the role: they must follow (below; the minute cron if that cannot finish).
+      outboxInsert(
+        db,
+        and(eq(tokens.ownerId, id), isNull(tokens.revokedAt), roleChanges ? undefined : sql`0`),
+        now,
+      ),
       db
         .update(principals)
         .set({
@@ -180,7 +188,7 @@ export async function updateServiceAccount(
   );
   const updated = { ...current, ...changes } as Principal;
   // Cached token records carry the owner's role: a lowered role applies on the tokens' next use.
-  if (input.role && input.role !== current.role) await republishOwnerTokens(deps, updated);
+  if (roleChanges) await republishOwnerTokens(deps, updated);
   return updated;
 }
 
@@ -202,13 +210,15 @@ export function setUserActive(
  * Applies what an administrator or the identity provider (SCIM) says of a user: active, role or both, in one write
  * with one audit event per change. A role set here also dates the row's claims to now, so a JWT issued before it
  * (a demoted admin's earlier, unexpired one) cannot set the role back; a later JWT's claims apply as usual. A lowered
- * role narrows the user's tokens on their next use, like a deactivation stops them.
+ * role roleChanges the user's tokens on their next use, like a deactivation stops them.
  */
 export async function updateUser(
   deps: ServiceDeps,
   id: string,
   input: { active?: boolean | undefined; role?: Role | undefined },
   via: 'admin' | 'scim',
+  /** False when the caller publishes the tokens' new state itself (deleteUser revokes them all next). */
+  publish = true,
 ): Promise<Principal> {
   const { db, now, ctx } = deps;
   const user = await loadPrincipal(deps, id, 'user');
@@ -235,7 +245,15 @@ export async function updateUser(
       { action, targetType: 'principal' as const, targetId: id, ownerId: id, detail: { ...detail, via } },
       now,
     );
-  const [update] = await db.batch([
+  // Their tokens' KV records must follow (republishOwnerTokens below; the minute cron if that cannot finish).
+  const republishes = active !== undefined || role !== undefined;
+  const written = await db.batch([
+    // Records nothing when nothing changes (a role restated): the guard is in the statement's own condition.
+    outboxInsert(
+      db,
+      and(eq(tokens.ownerId, id), isNull(tokens.revokedAt), republishes ? undefined : sql`0`),
+      now,
+    ),
     db
       .update(principals)
       .set({
@@ -248,6 +266,7 @@ export async function updateUser(
     ...(active === undefined ? [] : [event(active ? 'user.reactivated' : 'user.deactivated', {})]),
     ...(role === undefined ? [] : [event('user.role_changed', { from: user.role, to: role })]),
   ]);
+  const update = written[1];
   if (changedRows(update) === 0) throw active === true ? userDeleted() : notFound('principal');
   if (active === undefined && role === undefined) return user;
   const updated = {
@@ -255,6 +274,7 @@ export async function updateUser(
     ...(active === undefined ? {} : { active }),
     ...(role === undefined ? {} : { role, claimsIssuedAt }),
   };
+  if (!publish) return updated;
   try {
     await republishOwnerTokens(deps, updated);
   } catch (error) {
@@ -359,8 +379,15 @@ export async function deleteUser(deps: ServiceDeps, id: string): Promise<void> {
   const { db, now, ctx } = deps;
   const user = await db.select().from(principals).where(eq(principals.id, id)).get();
   if (user?.kind !== 'user' || user.deletedAt !== null) throw notFound('principal');
-  await updateUser(deps, id, { active: false }, 'scim');
-  await revokePersonalTokens(deps, id);
+  // The revocation publishes every personal token's tombstone: publishing their denials first would double the KV
+  // writes (hundreds for some users) for no gain. If it fails, the denials are published after all.
+  const deactivated = await updateUser(deps, id, { active: false }, 'scim', false);
+  try {
+    await revokePersonalTokens(deps, id);
+  } catch (error) {
+    await republishOwnerTokens(deps, deactivated).catch(() => {});
+    throw error;
+  }
   const [update] = await db.batch([
     db
       .update(principals)

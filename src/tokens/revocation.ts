@@ -1,6 +1,7 @@
 import { and, eq, inArray, isNotNull, isNull, sql } from 'drizzle-orm';
 import { auditInsertIfChanged } from '../audit';
 import type { Principal } from '../auth/principals';
+import { holdUnpublished, publishTokenState } from '../auth/token-cache';
 import { changedRows } from '../db/conditional';
 import { auditEvents, nextUpdatedAt, nextUpdatedAtAfter, type TokenRow, tokens } from '../db/schema';
 import { conflict, preconditionFailed } from '../errors';
@@ -16,6 +17,7 @@ import {
 } from './access';
 import { isWellFormedToken } from './format';
 import { hashToken } from './hash';
+import { outboxInsert, resyncLater, spend } from './kv-sync';
 import { tokenStatus } from './state';
 
 // Revoking and restoring tokens: one at a time (owner or admin), in bulk (admin), and by value (leak reports).
@@ -132,7 +134,9 @@ export async function revokeMany(
     const chunk = rows.slice(i, i + 50);
     const ids = chunk.map((row) => row.id);
     const live = and(inArray(tokens.id, ids), isNull(tokens.revokedAt));
-    const [, changed] = await db.batch([
+    const [, , changed] = await db.batch([
+      // Before the update, while `live` still selects them: the tokens whose KV record this must overwrite.
+      outboxInsert(db, live, now),
       db.insert(auditEvents).select(
         sql`select 'evt_' || lower(hex(randomblob(10))), ${now}, 'token.revoked', ${ctx.actor.id}, ${ctx.actor.kind},
           ${ctx.actor.tokenId ?? null}, ${tokens.ownerId}, 'token', ${tokens.id}, ${ctx.ip}, ${ctx.userAgent?.slice(0, 512) ?? null},
@@ -154,9 +158,7 @@ export async function revokeMany(
       if (secretHash !== undefined) revoked.push({ ...row, secretHash });
     }
   }
-  await Promise.all(
-    revoked.map((row) => publish(deps, { ...row, revokedAt: now, revokeReason: reason }, null, 'revoked')),
-  );
+  await publishRevoked(deps, revoked);
   return revoked.map((row) => ({
     ...row,
     revokedAt: now,
@@ -164,6 +166,30 @@ export async function revokeMany(
     revokeReason: reason,
     updatedAt: nextUpdatedAtAfter(row, now),
   }));
+}
+
+/**
+ * Tombstones for tokens revoked in bulk, as many as this invocation's KV budget allows (two writes each: now and at
+ * the resync). The others wait in kv_outbox, where the revocation's batch put every one of them, for the minute
+ * cron; this isolate refuses them at once meanwhile.
+ */
+async function publishRevoked(deps: ServiceDeps, revoked: TokenRow[]): Promise<void> {
+  const fits = spend(deps.budget, revoked.length, 2);
+  const now = revoked.slice(0, fits).map((row) => ({ id: row.id, hash: row.secretHash }));
+  const later = revoked.slice(fits);
+  for (const row of later) holdUnpublished(deps, row.secretHash, { tombstone: 'revoked', id: row.id });
+  if (later.length > 0) {
+    console.log(JSON.stringify({ event: 'kv_publish_deferred', tokens: later.length }));
+  }
+  await Promise.all(
+    now.map(({ id, hash }) =>
+      publishTokenState(deps, hash, { tombstone: 'revoked', id }).catch((error: unknown) =>
+        // In kv_outbox already: the resync below retries, and the minute cron after it.
+        console.error(JSON.stringify({ event: 'kv_publish_failed', token_id: id, error: String(error) })),
+      ),
+    ),
+  );
+  resyncLater(deps, now);
 }
 
 /**

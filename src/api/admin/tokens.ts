@@ -3,7 +3,7 @@ import type { AppEnv } from '../../env';
 import { notFound } from '../../errors';
 import { managementAuth } from '../../http/authenticate';
 import { hashToken } from '../../tokens/hash';
-import { findToken, findTokenStateByHash, listTokens, SORTS } from '../../tokens/repository';
+import { findToken, findTokenStateByHash, findTokens, listTokens, SORTS } from '../../tokens/repository';
 import { revokeMany } from '../../tokens/revocation';
 import { deleteToken, restoreToken, revokeToken } from '../../tokens/service';
 import { NO_STORE, serviceDeps } from '../deps';
@@ -186,7 +186,7 @@ export function registerAdminTokens(app: OpenAPIHono<AppEnv>) {
   app.openapi(bulkRoute, async (c) => {
     const deps = serviceDeps(c);
     const ids = [...new Set(c.req.valid('json').ids)];
-    const rows = (await Promise.all(ids.map((id) => findToken(deps.db, id)))).filter((r) => r !== undefined);
+    const rows = await findTokens(deps.db, ids);
     const live = rows.filter((r) => r.revokedAt === null);
     // As a single revoke: the admin's own tokens are revoked as their owner's (restorable by them, even once they
     // are no longer an admin), everyone else's for reason `admin`.
