@@ -59,6 +59,79 @@ function toScimUser(row: PrincipalRow, adminValues: string[], baseUrl: string) {
   };
 }
 
+function listOf(resources: unknown[]) {
+  return {
+    schemas: [LIST_SCHEMA],
+    totalResults: resources.length,
+    startIndex: 1,
+    itemsPerPage: resources.length,
+    Resources: resources,
+  };
+}
+
+const unsupported = { supported: false };
+function serviceProviderConfig(baseUrl: string) {
+  return {
+    schemas: ['urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig'],
+    patch: { supported: true },
+    bulk: { ...unsupported, maxOperations: 0, maxPayloadSize: 0 },
+    filter: { supported: true, maxResults: 200 },
+    changePassword: unsupported,
+    sort: unsupported,
+    etag: unsupported,
+    authenticationSchemes: [
+      {
+        type: 'oauthbearertoken',
+        name: 'Bearer token',
+        description: 'The SCIM_BEARER_TOKEN secret, as `Authorization: Bearer …`.',
+        primary: true,
+      },
+    ],
+    meta: { resourceType: 'ServiceProviderConfig', location: `${baseUrl}/scim/v2/ServiceProviderConfig` },
+  };
+}
+
+function userResourceType(baseUrl: string) {
+  return {
+    schemas: ['urn:ietf:params:scim:schemas:core:2.0:ResourceType'],
+    id: 'User',
+    name: 'User',
+    endpoint: '/Users',
+    schema: USER_SCHEMA,
+    meta: { resourceType: 'ResourceType', location: `${baseUrl}/scim/v2/ResourceTypes/User` },
+  };
+}
+
+const attribute = (name: string, type: string, extra: Record<string, unknown> = {}) => ({
+  name,
+  type,
+  multiValued: false,
+  required: false,
+  caseExact: false,
+  mutability: 'readWrite',
+  returned: 'default',
+  uniqueness: 'none',
+  ...extra,
+});
+
+/** The attributes this subset reads or returns; the others of RFC 7643 §4.1 are accepted and ignored. */
+const USER_SCHEMA_RESOURCE = {
+  schemas: ['urn:ietf:params:scim:schemas:core:2.0:Schema'],
+  id: USER_SCHEMA,
+  name: 'User',
+  description: 'A user; userName is the subject of their JWTs.',
+  attributes: [
+    attribute('userName', 'string', { required: true, mutability: 'immutable', uniqueness: 'server' }),
+    attribute('displayName', 'string', { mutability: 'readOnly' }),
+    attribute('active', 'boolean'),
+    attribute('roles', 'complex', {
+      multiValued: true,
+      subAttributes: [attribute('value', 'string')],
+    }),
+  ],
+  meta: { resourceType: 'Schema' },
+};
+
 /** A User resource in a PUT (RFC 7644 §3.5.1), as far as this subset reads it. */
 const PutUser = z.object({
   schemas: z.array(z.unknown()).refine((schemas) => schemas.includes(USER_SCHEMA)),
@@ -114,6 +187,17 @@ const IGNORED_ATTRIBUTES = new Set([
  * extension schema's (`urn:…`: the enterprise User's manager, a provider's custom attributes). An unknown bare name
  * is refused, so a misspelt `actve` is an error and not a silent no-op.
  */
+/**
+ * An attribute path without the core User schema's URN (RFC 7644 §3.10 allows it in front: providers send
+ * `urn:ietf:params:scim:schemas:core:2.0:User:active`). Only this schema's: an extension's attributes stay `urn:…`.
+ */
+function corePath(path: string): string {
+  const prefix = `${USER_SCHEMA}:`;
+  return path.length > prefix.length && path.slice(0, prefix.length).toLowerCase() === prefix.toLowerCase()
+    ? path.slice(prefix.length)
+    : path;
+}
+
 function ignoredAttribute(path: string): boolean {
   const lower = path.toLowerCase();
   return lower.startsWith('urn:') || IGNORED_ATTRIBUTES.has(lower.split(/[.[]/, 1)[0]!);
@@ -127,24 +211,41 @@ function flagOf(value: unknown): boolean | undefined {
   return text === 'true' ? true : text === 'false' ? false : undefined;
 }
 
-/** The values of a `roles` attribute (RFC 7643 §4.1.2): `[{value: "admin"}]`, or a bare string or object. */
+/**
+ * The values of a `roles` attribute (RFC 7643 §4.1.2): `[{value: "admin"}]`, or a bare string or object. Entra ID's
+ * app role mappings send a PATCH's value as the app role JSON-encoded (`{value: "{\"id\":…,\"value\":\"Admin\"}"}`,
+ * learn.microsoft.com: customize-application-attributes, "Provisioning a role to a SCIM app"): its `value` counts.
+ */
 function roleValues(value: unknown): string[] | undefined {
   const values: string[] = [];
   for (const item of Array.isArray(value) ? value : [value]) {
-    const text =
-      typeof item === 'string'
-        ? item
-        : typeof item === 'object' && item !== null && Object.hasOwn(item, 'value')
-          ? (item as { value: unknown }).value
-          : undefined;
+    const text = roleValueOf(item);
+    const encoded =
+      typeof text === 'string' && text.startsWith('{') ? roleValueOf(parsedJson(text)) : undefined;
     if (typeof text !== 'string') return undefined;
-    values.push(text);
+    values.push(typeof encoded === 'string' ? encoded : text);
   }
   return values;
 }
 
+const roleValueOf = (item: unknown): unknown =>
+  typeof item === 'string'
+    ? item
+    : typeof item === 'object' && item !== null && Object.hasOwn(item, 'value')
+      ? (item as { value: unknown }).value
+      : undefined;
+
+function parsedJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
 /** `roles[primary eq "True"].value`, as Entra ID sends it (the flag quoted or not, in any case). */
 const PRIMARY_ROLE = /^roles\[primary eq (?:"true"|true)\]\.value$/i;
+const PRIMARY_ROLE_LABEL = /^roles\[primary eq (?:"true"|true)\]\.(?:display|type)$/i;
 
 /**
  * One operation of a PatchOp, applied to `changes`; false when this subset does not read it. Roles map as the JWT's
@@ -173,7 +274,7 @@ function applyOperation(
     if (kind === 'remove' || typeof op.value !== 'object' || op.value === null || Array.isArray(op.value))
       return false;
     for (const [key, value] of Object.entries(op.value)) {
-      const lower = key.toLowerCase();
+      const lower = corePath(key).toLowerCase();
       if (lower === 'active') {
         const active = flagOf(value);
         if (active === undefined) return false;
@@ -183,11 +284,12 @@ function applyOperation(
       } else if (lower === 'username') {
         if (typeof value !== 'string') return false;
         changes.userName = value;
-      } else if (!ignoredAttribute(key)) return false;
+      } else if (!ignoredAttribute(corePath(key))) return false;
     }
     return true;
   }
-  const path = op.path.toLowerCase();
+  const opPath = corePath(op.path);
+  const path = opPath.toLowerCase();
   if (path === 'username') {
     if (kind === 'remove' || typeof op.value !== 'string') return false;
     changes.userName = op.value;
@@ -201,18 +303,20 @@ function applyOperation(
   }
   if (path === 'roles') return setRoles(op.value, kind);
   // Entra ID and others remove one value with a filter: `roles[value eq "admin"]`.
-  const one = /^roles\[value eq "([^"]*)"\]$/i.exec(op.path);
+  const one = /^roles\[value eq "([^"]*)"\]$/i.exec(opPath);
   if (one && kind === 'remove' && op.value === undefined) return setRoles([one[1]!], 'remove');
   // Entra ID's single app role (SingleAppRoleAssignment mapped to `roles[primary eq "True"].value`): the value is
   // the user's one role, so adding or replacing it sets the role and removing it leaves a member.
-  if (PRIMARY_ROLE.test(op.path)) {
+  if (PRIMARY_ROLE.test(opPath)) {
     if (kind === 'remove') return setRoles(undefined, 'remove');
-    const values = typeof op.value === 'string' ? [op.value] : roleValues(op.value);
+    const values = roleValues(op.value);
     return values !== undefined && values.length === 1 && setRoles(values, 'replace');
   }
+  // The same role's display name and type, which Entra ID may be mapped to send beside its value: not a role.
+  if (PRIMARY_ROLE_LABEL.test(opPath)) return kind === 'remove' || typeof op.value === 'string';
   // Any other roles path (`roles[type eq "x"]`, `roles.value`) could be a role change this subset cannot read:
   // refused, never ignored.
-  return !path.startsWith('roles') && ignoredAttribute(op.path);
+  return !path.startsWith('roles') && ignoredAttribute(opPath);
 }
 
 /**
@@ -230,6 +334,13 @@ function changesFromPatch(body: unknown, adminValues: string[]): UserChanges | n
 /** userName is the identity provider's subject, which names the user here: it cannot change (any case matches). */
 const renamed = (userName: string, row: PrincipalRow) =>
   userName.toLowerCase() !== (row.subject ?? '').toLowerCase();
+/**
+ * A deactivation is applied even when it comes with a new userName, which is then ignored: Entra ID renames a
+ * deleted user's UPN in the same update that deactivates them, and sends a renamed UPN again with every later one.
+ * Refusing the update would keep the user active. Anything else with a new userName is refused (a promotion too,
+ * even beside a deactivation).
+ */
+const deactivates = (changes: UserChanges) => changes.active === false && changes.role !== 'admin';
 const userNameFixed = (c: Context) =>
   scimError(c, 400, 'userName cannot change: it is the subject of the user’s JWTs.', 'mutability');
 
@@ -298,6 +409,19 @@ export function scimRoutes(): Hono<AppEnv> {
       SCIM_JSON,
     );
   });
+
+  // Groups are not kept here (roles come from `roles`): a query finds none, as a user query that matches nobody
+  // does, so providers that read groups in their connection test or import (Entra ID, Okta) carry on.
+  scim.get('/Groups', (c) => c.body(JSON.stringify(listOf([])), 200, SCIM_JSON));
+
+  // Discovery (RFC 7644 §4): what this subset supports, for providers that read it.
+  scim.get('/ServiceProviderConfig', (c) =>
+    c.body(JSON.stringify(serviceProviderConfig(base(c))), 200, SCIM_JSON),
+  );
+  scim.get('/ResourceTypes', (c) =>
+    c.body(JSON.stringify(listOf([userResourceType(base(c))])), 200, SCIM_JSON),
+  );
+  scim.get('/Schemas', (c) => c.body(JSON.stringify(listOf([USER_SCHEMA_RESOURCE])), 200, SCIM_JSON));
 
   scim.get('/Users/:id', async (c) => {
     const row = await findUser(c, c.req.param('id'));
@@ -383,7 +507,8 @@ export function scimRoutes(): Hono<AppEnv> {
       );
     const row = await findUser(c, c.req.param('id'));
     if (row?.kind !== 'user') return scimError(c, 404, 'No such user.');
-    if (changes.userName !== undefined && renamed(changes.userName, row)) return userNameFixed(c);
+    if (changes.userName !== undefined && renamed(changes.userName, row) && !deactivates(changes))
+      return userNameFixed(c);
     return applyChanges(c, row, changes);
   });
 
@@ -413,7 +538,7 @@ export function scimRoutes(): Hono<AppEnv> {
     if (roles) changes.role = roleFromValues(roles, c.get('config').auth.adminValues);
     const row = await findUser(c, c.req.param('id'));
     if (row?.kind !== 'user') return scimError(c, 404, 'No such user.');
-    if (renamed(parsed.data.userName, row)) return userNameFixed(c);
+    if (renamed(parsed.data.userName, row) && !deactivates(changes)) return userNameFixed(c);
     return applyChanges(c, row, changes);
   });
 

@@ -125,6 +125,14 @@ export async function eventually<T>(check: () => Promise<T>, timeoutMs = 3_000):
   }
 }
 
+/** A SCIM answer's JSON, after checking its status and SCIM's media type. */
+export async function scimJson<T>(res: Response, status: number): Promise<T> {
+  const text = await res.text();
+  expect(res.status, text).toBe(status);
+  expect(res.headers.get('Content-Type')).toBe('application/scim+json');
+  return JSON.parse(text) as T;
+}
+
 export const SCIM_PATCH = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
 
 export function scim(

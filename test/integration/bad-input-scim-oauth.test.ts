@@ -117,8 +117,11 @@ describe('SCIM', () => {
       expect(body.status).toBe('401');
     }
     await expectRefused(await scim('/Users', { method: 'POST', json: { userName: 'x' } }), { scim: true });
-    // Outside the subset: Groups, and a DELETE of the whole collection.
-    for (const res of [await scim('/Groups'), await scim('/Users', { method: 'DELETE' })])
+    // Outside the subset: writes to Groups (reads list none), and a DELETE of the whole collection.
+    for (const res of [
+      await scim('/Groups', { method: 'POST', json: {} }),
+      await scim('/Users', { method: 'DELETE' }),
+    ])
       expect((await expectRefused(res, { scim: true })).status).toBe('404');
   });
 });

@@ -1,0 +1,139 @@
+import { describe, expect, it } from 'vitest';
+import { echo, knownUser, knownUserWithToken, SCIM_PATCH, scim, scimJson } from './admin-support';
+import { expectProblem } from './support';
+
+// Requests shaped exactly as Okta and Microsoft Entra ID document sending them, each one an interoperability defect
+// of the SCIM subset (src/scim/routes.ts) that these tests show. Every test cites the provider's documentation.
+
+const USER_SCHEMA = 'urn:ietf:params:scim:schemas:core:2.0:User';
+const LIST_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:ListResponse';
+const CORE_USER = `${USER_SCHEMA}:`;
+
+interface ScimUser {
+  id: string;
+  userName: string;
+  active: boolean;
+  roles: { value: string }[];
+  name?: { givenName?: string; familyName?: string; formatted?: string };
+}
+interface ScimList {
+  schemas: string[];
+  totalResults: number;
+  Resources: unknown[];
+}
+
+const patch = (id: string, Operations: unknown[]) =>
+  scim(`/Users/${id}`, { method: 'PATCH', json: { schemas: [SCIM_PATCH], Operations } });
+const roleOf = async (id: string) =>
+  (await scimJson<ScimUser>(await scim(`/Users/${id}`), 200)).roles.map((r) => r.value);
+
+describe('Microsoft Entra ID', () => {
+  // https://learn.microsoft.com/en-us/entra/identity/app-provisioning/customize-application-attributes#provisioning-a-role-to-a-scim-app
+  // (AppRoleAssignmentsComplex and SingleAppRoleAssignment, "Example output (PATCH)"): the role reaches a PATCH as
+  // `roles` items whose `value` is the JSON-encoded app role, unlike the POST, which sends plain {value: "Admin"}.
+  it('AppRoleAssignmentsComplex: an Add of roles whose value is the JSON-encoded app role promotes', async () => {
+    const user = await knownUser('member');
+    const res = await patch(user.id, [
+      {
+        op: 'Add',
+        path: 'roles',
+        value: [
+          { value: '{"id":"06b07648-ecfe-589f-9d2f-6325724a46ee","value":"admin","displayName":"Admin"}' },
+        ],
+      },
+    ]);
+    expect((await scimJson<ScimUser>(res, 200)).roles).toEqual([{ value: 'admin' }]);
+    expect(await roleOf(user.id)).toEqual(['admin']);
+  });
+
+  // RFC 7644 §3.10: an attribute may be named by its full URN (`urn:ietf:params:scim:schemas:core:2.0:User:active`);
+  // providers, Entra ID among them (https://github.com/rancher/rancher/pull/54896), send PATCH paths that way.
+  // The subset treats every `urn:` path as an ignorable extension attribute: the deprovisioning answers 200 and
+  // does nothing.
+  it('a fully qualified core path (urn:…:core:2.0:User:active / :roles) deprovisions and demotes, never a silent 200', async () => {
+    const notApplied: string[] = [];
+    for (const [label, operation] of [
+      ['path', { op: 'Replace', path: `${CORE_USER}active`, value: false }],
+      ['value key', { op: 'replace', value: { [`${CORE_USER}active`]: false } }],
+    ] as const) {
+      const { user, created } = await knownUserWithToken();
+      const status = (await patch(user.id, [operation])).status;
+      if ((await echo(created.token)).status === 200)
+        notApplied.push(`active (${label}): ${status}, still active`);
+    }
+    const admin = await knownUser('admin');
+    const status = (await patch(admin.id, [{ op: 'Replace', path: `${CORE_USER}roles`, value: [] }])).status;
+    if ((await roleOf(admin.id)).includes('admin')) notApplied.push(`roles (path): ${status}, still admin`);
+    expect(notApplied).toEqual([]);
+  });
+
+  // Entra ID sends a changed UPN as `Replace userName` (https://learn.microsoft.com/en-us/entra/identity/app-provisioning/use-scim-to-provision-users-and-groups#update-user-single-valued-properties)
+  // in the same PatchOp as the other changed attributes (…/application-provisioning-config-problem-scim-compatibility
+  // "Requests to replace multiple attributes"). A soft-deleted Entra user's UPN is renamed to <objectId hex><UPN>
+  // and arrives together with active=False (https://github.com/onyx-dot-app/onyx/pull/14074). The whole PatchOp is
+  // refused (400 mutability), so the user keeps working, and every later PATCH for them fails the same way.
+  it('a deactivation that arrives with a changed userName (soft-deleted Entra user) still deprovisions', async () => {
+    const { user, created } = await knownUserWithToken();
+    const res = await patch(user.id, [
+      { op: 'Replace', path: 'userName', value: `283405f5c2a44e6c9b0d7a1e2f3b4c5d${user.subject}` },
+      { op: 'Replace', path: 'active', value: 'False' },
+    ]);
+    expect(res.status, await res.text()).toBe(200);
+    await expectProblem(await echo(created.token), 401, 'invalid_token');
+  });
+
+  // https://learn.microsoft.com/en-us/entra/identity/app-provisioning/customize-application-attributes#provisioning-a-role-to-a-scim-app
+  // (SingleAppRoleAssignment): "There are three role attributes to choose from (roles[primary eq "True"].display,
+  // roles[primary eq "True"].type, and roles[primary eq "True"].value). You can choose to include any or all".
+  // `.value` is read; `.display` / `.type` beside it make the whole update a 400.
+  it('SingleAppRoleAssignment mapped to roles[primary eq "True"].value and .display applies the role', async () => {
+    const user = await knownUser('member');
+    const res = await patch(user.id, [
+      { op: 'Add', path: 'roles[primary eq "True"].value', value: 'admin' },
+      { op: 'Add', path: 'roles[primary eq "True"].display', value: 'Admin' },
+      { op: 'Add', path: 'roles[primary eq "True"].type', value: 'WindowsAzureActiveDirectoryRole' },
+    ]);
+    expect(res.status, await res.text()).toBe(200);
+    expect(await roleOf(user.id)).toEqual(['admin']);
+  });
+});
+
+describe('Groups and discovery (not implemented): how the answer lets providers degrade', () => {
+  // Entra ID: "Microsoft Entra ID makes requests to fetch a random user and group to ensure that the endpoint and the
+  // credentials are valid. It's also done as a part of the Test Connection flow." and groups are queried as
+  // GET /Groups?excludedAttributes=members&filter=displayName eq "…"
+  // (https://learn.microsoft.com/en-us/entra/identity/app-provisioning/use-scim-to-provision-users-and-groups#get-group-by-displayname).
+  // Okta imports groups with GET /Groups?startIndex=1&count=100 (https://developer.okta.com/docs/reference/scim/scim-20/#retrieve-groups)
+  // and its spec test ("Optional Test: Verify Groups endpoint") expects 200, totalResults 0 meaning "No Groups found".
+  // A server without groups has none: an empty ListResponse, as for a user query that matches nobody.
+  it('GET /Groups queries answer an empty ListResponse, not 404', async () => {
+    for (const query of [
+      `?excludedAttributes=members&filter=${encodeURIComponent('displayName eq "0f1b6a3c-5d1e-4a8e-9c1d-2b7f3e4a5c6d"')}`,
+      '?startIndex=1&count=100',
+      '',
+    ]) {
+      const list = await scimJson<ScimList>(await scim(`/Groups${query}`), 200);
+      expect(list, query).toMatchObject({ schemas: [LIST_SCHEMA], totalResults: 0, Resources: [] });
+    }
+  });
+
+  // RFC 7644 §4; Entra ID lists "Support the /Schemas endpoint" among what "your application must support"
+  // (https://learn.microsoft.com/en-us/entra/identity/app-provisioning/use-scim-to-provision-users-and-groups#understand-the-microsoft-entra-scim-implementation);
+  // Okta's SCIM 2.0 spec test checks GET /ServiceProviderConfig (patch, filter, authenticationSchemes…),
+  // /ResourceTypes and /Schemas (ListResponses with Resources).
+  it('GET /ServiceProviderConfig, /ResourceTypes and /Schemas describe the subset', async () => {
+    const config = await scimJson<Record<string, unknown>>(await scim('/ServiceProviderConfig'), 200);
+    expect(config).toMatchObject({
+      schemas: ['urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig'],
+      patch: { supported: true },
+      filter: { supported: true },
+      bulk: { supported: false },
+      authenticationSchemes: [expect.objectContaining({ type: 'oauthbearertoken' })],
+    });
+    for (const path of ['/ResourceTypes', '/Schemas']) {
+      const list = await scimJson<ScimList>(await scim(path), 200);
+      expect(list.schemas, path).toEqual([LIST_SCHEMA]);
+      expect(list.Resources.length, path).toBeGreaterThan(0);
+    }
+  });
+});
