@@ -152,6 +152,26 @@ describe('bodies stream both ways', () => {
     assert.equal(got, bytes);
   });
 
+  it('the route timeout covers the response head only: a body still streaming after it arrives whole', async () => {
+    // Route e2e-slow times out after 300 ms; the upstream sends its head at once and the end of its body 1.2 s later.
+    const res = await fetch(`${h.gateway}/e2e-slow/slow/1200`, {
+      headers: { authorization: `Bearer ${pat}` },
+    });
+    assert.equal(res.status, 200);
+    assert.equal(await res.text(), 'first;last');
+  });
+
+  it('no response head within the route timeout → 504 upstream_timeout at the timeout', async () => {
+    const started = Date.now();
+    const res = await fetch(`${h.gateway}/e2e-slow/late/3000`, {
+      headers: { authorization: `Bearer ${pat}` },
+    });
+    const elapsed = Date.now() - started;
+    assert.equal(res.status, 504);
+    assert.equal(((await res.json()) as { code: string }).code, 'upstream_timeout');
+    assert.ok(elapsed >= 250 && elapsed < 2_500, `answered after ${elapsed} ms`);
+  });
+
   it('a GET with a body (as Elasticsearch clients send) is refused, not forwarded without it', async () => {
     const before = h.upstream.received.length;
     const res = await curl([

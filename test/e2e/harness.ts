@@ -33,7 +33,10 @@ const listen = (server: Server) =>
     server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)),
   );
 
-/** An HTTP upstream that records exactly what it received and can send a large body: GET /download/<bytes>. */
+/**
+ * An HTTP upstream that records exactly what it received and can send a large body (GET /download/<bytes>) or a
+ * slow one (GET /slow/<ms>: the head and `first;` at once, `last` after <ms>), or answer late (GET /late/<ms>).
+ */
 function httpUpstream(received: Received[]): Server {
   return createServer((req, res) => {
     const hash = createHash('sha256');
@@ -51,6 +54,14 @@ function httpUpstream(received: Received[]): Server {
         sha256: hash.digest('hex'),
       };
       received.push(record);
+      const slow = /\/slow\/(\d+)$/.exec(req.url ?? '');
+      if (slow) {
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.write('first;');
+        return void setTimeout(() => res.end('last'), Number(slow[1]));
+      }
+      const late = /\/late\/(\d+)$/.exec(req.url ?? '');
+      if (late) return void setTimeout(() => res.end('late'), Number(late[1]));
       const download = /\/download\/(\d+)$/.exec(req.url ?? '');
       if (download) {
         let left = Number(download[1]);
@@ -114,6 +125,13 @@ export async function startHarness(): Promise<Harness> {
       upstream: { url: upstream },
       token_sources: { path: 'first' },
       scopes: ['read'],
+    },
+    // A short timeout, for a body that keeps streaming after it.
+    {
+      name: 'e2e-slow',
+      match: { path_prefix: '/e2e-slow' },
+      upstream: { url: upstream },
+      timeout_ms: 300,
     },
     { name: 'ws', match: { path_prefix: '/ws' }, upstream: { url: `http://127.0.0.1:${wsPort}/` } },
     // A browser app served from the upstream's origin (another port, so another origin) may call this route.
