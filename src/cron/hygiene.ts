@@ -1,4 +1,4 @@
-import { and, isNull, or, type SQL, sql } from 'drizzle-orm';
+import { and, isNull, or, SQL, sql } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/d1';
 import { getConfig } from '../config';
 import { auditEvents, tokens } from '../db/schema';
@@ -26,11 +26,19 @@ export interface HygieneSummary {
  * Inserts `action` for each token matching `where` that has no such event yet: none since `seenSince`
  * (inactivity), or none for its current expiry (an expiry extended after its notice gets a new one later).
  */
-async function noteOnce(deps: ServiceDeps, action: string, where: SQL, seenSince: SQL | 'same_expiry') {
+async function noteOnce(
+  deps: ServiceDeps,
+  action: string,
+  where: SQL,
+  seenSince: SQL | { sameExpiryWithinMs: number },
+) {
+  // `+a.action`: the token's events through the (target_id, at) index, not every event of this action through the
+  // (action, at) one. A notice for this expiry cannot be older than the notice window before it.
   const seen =
-    seenSince === 'same_expiry'
-      ? sql`a.action = ${action} and json_extract(a.detail, '$.expires_at') = t.expires_at`
-      : sql`a.action = ${action} and a.at > ${seenSince}`;
+    seenSince instanceof SQL
+      ? sql`+a.action = ${action} and a.at > ${seenSince}`
+      : sql`+a.action = ${action} and a.at >= t.expires_at - ${seenSince.sameExpiryWithinMs}
+          and json_extract(a.detail, '$.expires_at') = t.expires_at`;
   const result = await deps.db.run(sql`
     insert into ${auditEvents} (id, at, action, actor_id, actor_kind, owner_id, target_type, target_id, user_agent, detail)
     select 'evt_' || lower(hex(randomblob(10))), ${deps.now}, ${action}, null, 'system', t.owner_id, 'token', t.id,
@@ -62,8 +70,9 @@ export async function runHygiene(
     summary.expiring[days] = await noteOnce(
       deps,
       `token.expiring_${days}d`,
-      sql`t.expires_at <= ${now + days * DAY_MS}`,
-      'same_expiry',
+      // A closed range (not `is null or > now`): only the tokens expiring in the window are read, through the index.
+      sql`t.expires_at > ${now} and t.expires_at <= ${now + days * DAY_MS}`,
+      { sameExpiryWithinMs: days * DAY_MS },
     );
   }
   // Idle since the later of its last use and its last change: restoring a token or extending its expiry is its

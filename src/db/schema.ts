@@ -49,6 +49,8 @@ export const principals = sqliteTable(
   },
   (t) => [
     uniqueIndex('principals_subject_uq').on(t.subject),
+    // Subjects compare case-insensitively on first sign-in and in SCIM's userName filter (`subjectMatches`).
+    index('principals_subject_lower_idx').on(sql`lower(${t.subject})`),
     // Service account names are unique, case-insensitively.
     uniqueIndex('principals_service_name_key_uq').on(t.nameKey).where(sql`${t.kind} = 'service_account'`),
   ],
@@ -106,6 +108,12 @@ export const tokens = sqliteTable(
       .where(sql`${t.revokeReason} IS NOT 'rotated'`),
     index('tokens_owner_created_idx').on(t.ownerId, t.createdAt),
     index('tokens_expires_idx').on(t.expiresAt),
+    // The admin inventory (every owner's tokens) in each of its sort orders, read a page at a time in index order
+    // (src/tokens/repository.ts SORT_KEYS: the expressions must stay identical).
+    index('tokens_created_id_idx').on(t.createdAt, t.id),
+    index('tokens_name_id_idx').on(t.nameKey, t.id),
+    index('tokens_expiry_sort_idx').on(sql`coalesce(${t.expiresAt}, 9007199254740991)`, t.id),
+    index('tokens_last_used_sort_idx').on(sql`coalesce(${t.lastUsedAt}, 0)`, t.id),
   ],
 );
 
@@ -139,6 +147,9 @@ export const auditEvents = sqliteTable(
     index('audit_actor_at_idx').on(t.actorId, t.at),
     index('audit_target_at_idx').on(t.targetId, t.at),
     index('audit_at_idx').on(t.at),
+    // The admin trail filtered by action alone. Queries that also filter by actor, target or owner write `+action`
+    // (src/tokens/repository.ts, src/cron/hygiene.ts) so that SQLite keeps their narrower index.
+    index('audit_action_at_idx').on(t.action, t.at),
   ],
 );
 

@@ -1,4 +1,16 @@
-import { and, count, desc, eq, inArray, isNotNull, isNull, lt, or, type SQL, sql } from 'drizzle-orm';
+import {
+  and,
+  count,
+  desc,
+  eq,
+  inArray,
+  isNotNull,
+  isNull,
+  or,
+  type SQL,
+  type SQLWrapper,
+  sql,
+} from 'drizzle-orm';
 import type { DrizzleD1Database } from 'drizzle-orm/d1';
 import { auditEvents, principals, type TokenRow, tokens } from '../db/schema';
 import { type Cursor, decodeCursor, encodeCursor } from '../lib/cursor';
@@ -65,6 +77,22 @@ export function pageOf<T>(rows: T[], limit: number, cursorOf: (last: T) => strin
   return { data, nextCursor: rows.length > limit && last ? cursorOf(last) : null };
 }
 
+/**
+ * Rows after a keyset cursor (`key`, then `id`): `key < k or (key = k and id < cursorId)` (`>` ascending), with the
+ * redundant `key <= k` in front, which is what lets SQLite start its index range at the cursor instead of walking
+ * the index from its first entry and filtering.
+ */
+function keysetAfter(
+  key: SQLWrapper,
+  descending: boolean,
+  k: unknown,
+  id: SQLWrapper,
+  cursorId: string,
+): SQL {
+  const [op, bound] = descending ? [sql`<`, sql`<=`] : [sql`>`, sql`>=`];
+  return sql`(${key} ${bound} ${k} and (${key} ${op} ${k} or (${key} = ${k} and ${id} ${op} ${cursorId})))`;
+}
+
 export async function listTokens(
   db: DrizzleD1Database,
   query: TokenListQuery,
@@ -91,8 +119,7 @@ export async function listTokens(
     where.push(sql`coalesce(${tokens.lastUsedAt}, 0) < ${query.lastUsedBefore}`);
   if (query.cursor) {
     const cursor = decodeCursor(query.cursor, query.sort, sortName === 'name' ? 'string' : 'number');
-    const op = descending ? sql`<` : sql`>`;
-    where.push(sql`(${key} ${op} ${cursor.k} or (${key} = ${cursor.k} and ${tokens.id} ${op} ${cursor.id}))`);
+    where.push(keysetAfter(key, descending, cursor.k, tokens.id, cursor.id));
   }
   const rows = await db
     .select({ row: tokens, sortKey: key })
@@ -193,28 +220,42 @@ export async function listAuditEvents(
   query: AuditQuery,
 ): Promise<Page<typeof auditEvents.$inferSelect>> {
   const where: SQL[] = [];
-  if (query.involving)
-    where.push(or(eq(auditEvents.ownerId, query.involving), eq(auditEvents.actorId, query.involving))!);
   if (query.actorId) where.push(eq(auditEvents.actorId, query.actorId));
   if (query.targetId) where.push(eq(auditEvents.targetId, query.targetId));
-  if (query.action) where.push(eq(auditEvents.action, query.action));
+  // `+action` (no index) beside a narrower filter: the (action, at) index would walk every event of that action.
+  const narrowed = Boolean(query.involving || query.actorId || query.targetId);
+  if (query.action)
+    where.push(
+      narrowed ? sql`+${auditEvents.action} = ${query.action}` : eq(auditEvents.action, query.action),
+    );
   if (query.since !== undefined) where.push(sql`${auditEvents.at} >= ${query.since}`);
   if (query.until !== undefined) where.push(sql`${auditEvents.at} < ${query.until}`);
   if (query.cursor) {
     const cursor: Cursor = decodeCursor(query.cursor, 'at');
-    where.push(
-      or(
-        lt(auditEvents.at, Number(cursor.k)),
-        and(eq(auditEvents.at, Number(cursor.k)), lt(auditEvents.id, cursor.id)),
-      )!,
-    );
+    where.push(keysetAfter(auditEvents.at, true, Number(cursor.k), auditEvents.id, cursor.id));
   }
-  const rows = await db
-    .select()
-    .from(auditEvents)
-    .where(and(...where))
-    .orderBy(desc(auditEvents.at), desc(auditEvents.id))
-    .limit(query.limit + 1)
-    .all();
-  return pageOf(rows, query.limit, (last) => encodeCursor({ s: 'at', k: last.at, id: last.id }));
+  const page = (condition: SQL | undefined) =>
+    db
+      .select()
+      .from(auditEvents)
+      .where(condition)
+      .orderBy(desc(auditEvents.at), desc(auditEvents.id))
+      .limit(query.limit + 1);
+  const cut = (rows: (typeof auditEvents.$inferSelect)[]) =>
+    pageOf(rows, query.limit, (last) => encodeCursor({ s: 'at', k: last.at, id: last.id }));
+  const me = query.involving;
+  if (!me) return cut(await page(and(...where)).all());
+  // A user's own trail: what concerns what they own, or what they did. Filtered by target, the target's index
+  // bounds the read. Otherwise `owner = me or actor = me` would make SQLite read every event of both and sort them:
+  // instead one page from each index, in its order (the second without the first's rows), merged here.
+  if (query.targetId)
+    return cut(await page(and(or(eq(auditEvents.ownerId, me), eq(auditEvents.actorId, me)), ...where)).all());
+  const [owned, acted] = await db.batch([
+    page(and(eq(auditEvents.ownerId, me), ...where)),
+    page(and(eq(auditEvents.actorId, me), sql`${auditEvents.ownerId} is not ${me}`, ...where)),
+  ]);
+  const merged = [...owned, ...acted].sort((a, b) =>
+    a.at !== b.at ? b.at - a.at : a.id < b.id ? 1 : a.id > b.id ? -1 : 0,
+  );
+  return cut(merged.slice(0, query.limit + 1));
 }

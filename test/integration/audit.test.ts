@@ -301,6 +301,44 @@ describe('GET /audit — scope and paging', () => {
     }
   });
 
+  it('pages a trail mixing what the caller owns and what they did to others’ tokens, in one order, each event once', async () => {
+    // The trail is read as two index-ordered pages (events on what the caller owns; events the caller caused on what
+    // others own) merged by time: interleave both kinds so that every page boundary falls between them somewhere.
+    const admin = await newUser('admin');
+    const other = await newUser();
+    for (let i = 0; i < 3; i++) {
+      const mine = await createToken(admin.jwt, { name: `mine ${i}` });
+      const theirs = await createToken(other.jwt, { name: `theirs ${i}` });
+      expect((await send(admin, 'POST', `/tokens/${theirs.id}/revoke`)).res.status).toBe(200);
+      await postJson(`/tokens/${mine.id}/revoke`, admin.jwt);
+    }
+    const all = await auditOf(admin);
+    const adminId = await myId(admin);
+    // user.created, then 3 × (own token created, other's token revoked by the admin, own token revoked).
+    expect(all).toHaveLength(10);
+    expect(all.filter((e) => e.owner_id !== adminId && e.actor.id === adminId)).toHaveLength(3);
+    // Not the other user's own events (their token.created): only what the admin owns or did.
+    expect(all.every((e) => e.owner_id === adminId || e.actor.id === adminId)).toBe(true);
+    for (let i = 1; i < all.length; i++) {
+      const [a, b] = [all[i - 1]!, all[i]!];
+      expect(a.at > b.at || (a.at === b.at && a.id > b.id)).toBe(true);
+    }
+    for (const limit of [1, 2, 3, 4]) {
+      const walked: string[] = [];
+      let cursor: string | null = null;
+      do {
+        const page: AuditPage = await expectJson<AuditPage>(
+          await getWith(`/audit?limit=${limit}${cursor ? `&cursor=${cursor}` : ''}`, admin.jwt),
+          200,
+        );
+        expect(page.data.length).toBeLessThanOrEqual(limit);
+        walked.push(...page.data.map((e) => e.id));
+        cursor = page.next_cursor;
+      } while (cursor);
+      expect(walked).toEqual(all.map((e) => e.id));
+    }
+  });
+
   it.each([
     ['limit=0', 'invalid_parameters'],
     ['limit=101', 'invalid_parameters'],

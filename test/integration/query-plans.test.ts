@@ -1,0 +1,162 @@
+import { env } from 'cloudflare:workers';
+import { drizzle } from 'drizzle-orm/d1';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { upsertUser } from '../../src/auth/principals';
+import { runHygiene } from '../../src/cron/hygiene';
+import type { Env } from '../../src/env';
+import { encodeCursor } from '../../src/lib/cursor';
+import { listAuditEvents, listTokens, SORTS } from '../../src/tokens/repository';
+
+// D1 bills every row a query reads and the tables that grow without bound are tokens, audit_events and principals.
+// These tests run the real queries (through the repository, the cron job and sign-in) against the real schema and
+// read SQLite's plan for each statement: a page of a list must start at its cursor in an index that gives its order
+// (no sort of every matching row), and a lookup must use an index. On an empty table the plan is the one SQLite
+// would choose without statistics, which is what D1 runs unless someone ran ANALYZE.
+
+interface Captured {
+  sql: string;
+  params: unknown[];
+}
+let captured: Captured[] = [];
+
+/** The D1 binding, recording each statement and its bound values. */
+function recording(db: D1Database): D1Database {
+  return new Proxy(db, {
+    get(target, prop) {
+      if (prop === 'prepare')
+        return (query: string) => {
+          const entry: Captured = { sql: query, params: [] };
+          captured.push(entry);
+          const statement = target.prepare(query);
+          const bind = statement.bind.bind(statement);
+          statement.bind = (...params: unknown[]) => {
+            entry.params = params;
+            return bind(...params);
+          };
+          return statement;
+        };
+      const value = Reflect.get(target, prop);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
+
+/** SQLite's plan of a statement, one line per step, indented as nested. */
+async function planOf({ sql, params }: Captured): Promise<string> {
+  const { results } = await env.DB.prepare(`EXPLAIN QUERY PLAN ${sql}`)
+    .bind(...params)
+    .all<{ id: number; parent: number; detail: string }>();
+  return results.map((r) => r.detail).join('\n');
+}
+
+/** The statements `run` issued that read (selects, and inserts from a select), each with its plan. */
+async function statementsOf(run: () => Promise<unknown>): Promise<(Captured & { plan: string })[]> {
+  captured = [];
+  await run();
+  const reads = captured.filter((c) => /^\s*(select|insert[\s\S]*\bselect\b)/i.test(c.sql));
+  return Promise.all(reads.map(async (c) => ({ ...c, plan: await planOf(c) })));
+}
+
+async function plansOf(run: () => Promise<unknown>): Promise<string[]> {
+  return (await statementsOf(run)).map((s) => s.plan);
+}
+
+const db = () => drizzle(recording(env.DB));
+const NOW = Date.now();
+const SORTED_ALL_ROWS = /USE TEMP B-TREE FOR ORDER BY/;
+
+beforeEach(() => {
+  captured = [];
+});
+
+describe('the admin token inventory (every owner)', () => {
+  it.each(SORTS)('sorted by %s: page 1 walks an index in order, no sort', async (sort) => {
+    const [plan] = await plansOf(() => listTokens(db(), { sort, limit: 20 }, NOW));
+    expect(plan).not.toMatch(SORTED_ALL_ROWS);
+    expect(plan).toMatch(/SCAN tokens USING INDEX tokens_\w+_idx/);
+  });
+
+  it.each(SORTS)('sorted by %s: a later page starts at its cursor in that index', async (sort) => {
+    const k = sort.includes('name') ? 'some name' : NOW;
+    const cursor = encodeCursor({ s: sort, k, id: 'tok_00000000000000000000' });
+    const [plan] = await plansOf(() => listTokens(db(), { sort, limit: 20, cursor }, NOW));
+    expect(plan).not.toMatch(SORTED_ALL_ROWS);
+    expect(plan).toMatch(/SEARCH tokens USING INDEX tokens_\w+_idx \(.+[<>]\?\)/);
+  });
+});
+
+describe('the audit trail', () => {
+  const cursor = encodeCursor({ s: 'at', k: NOW, id: 'evt_00000000000000000000' });
+
+  it('every event, a later page: starts at the cursor in the time index', async () => {
+    const [plan] = await plansOf(() => listAuditEvents(db(), { limit: 20, cursor }));
+    expect(plan).toMatch(/SEARCH audit_events USING INDEX audit_at_idx \(at<\?\)/);
+    expect(plan).not.toMatch(SORTED_ALL_ROWS);
+  });
+
+  it.each([
+    ['action', { action: 'token.revoked' }, /audit_action_at_idx \(action=\?/],
+    ['actor and action', { actorId: 'usr_a', action: 'token.revoked' }, /audit_actor_at_idx \(actor_id=\?/],
+    [
+      'target and action',
+      { targetId: 'tok_a', action: 'token.revoked' },
+      /audit_target_at_idx \(target_id=\?/,
+    ],
+    ['actor, later page', { actorId: 'usr_a', cursor }, /audit_actor_at_idx \(actor_id=\? AND at<\?\)/],
+    [
+      'action, later page',
+      { action: 'token.revoked', cursor },
+      /audit_action_at_idx \(action=\? AND at<\?\)/,
+    ],
+  ])('filtered by %s: the narrowest index, in order', async (_, filter, index) => {
+    const [plan] = await plansOf(() => listAuditEvents(db(), { limit: 20, ...filter }));
+    expect(plan).toMatch(index);
+    expect(plan).not.toMatch(SORTED_ALL_ROWS);
+  });
+
+  it.each([
+    ['page 1', {}],
+    ['a later page', { cursor }],
+  ])(
+    "a user's own trail, %s: one page from the owner index and one from the actor index",
+    async (_, more) => {
+      const plans = await plansOf(() => listAuditEvents(db(), { involving: 'usr_a', limit: 20, ...more }));
+      expect(plans).toHaveLength(2);
+      expect(plans[0]).toMatch(/SEARCH audit_events USING INDEX audit_owner_at_idx \(owner_id=\?/);
+      expect(plans[1]).toMatch(/SEARCH audit_events USING INDEX audit_actor_at_idx \(actor_id=\?/);
+      for (const plan of plans) expect(plan).not.toMatch(SORTED_ALL_ROWS);
+    },
+  );
+});
+
+describe('the daily job', () => {
+  it('expiry notices read only the tokens expiring in the window, and each token’s own events', async () => {
+    const statements = await statementsOf(() =>
+      runHygiene({ ...env, DB: recording(env.DB) } as Env, NOW, () => {}),
+    );
+    const notices = statements.filter((s) => s.params.some((p) => /^token\.expiring_/.test(String(p))));
+    expect(notices).toHaveLength(2);
+    for (const { plan } of notices) {
+      expect(plan).toMatch(/SEARCH t USING INDEX tokens_expires_idx \(expires_at>\? AND expires_at<\?\)/);
+      expect(plan).toMatch(/SEARCH a USING INDEX audit_target_at_idx \(target_id=\? AND at>\?\)/);
+    }
+    // The inactivity notice reads every live token once a day (no index can hold "idle since"), but each one's
+    // events through its own index, never every event of the action.
+    const inactive = statements.find((s) => s.params.includes('token.inactive'));
+    expect(inactive?.plan).toMatch(/SEARCH a USING INDEX audit_target_at_idx \(target_id=\? AND at>\?\)/);
+  });
+});
+
+describe('sign-in', () => {
+  it('a first sign-in looks for a subject differing only in case through an index', async () => {
+    const plans = await plansOf(() =>
+      upsertUser(
+        db(),
+        { subject: `plan-${crypto.randomUUID()}`, name: null, email: null, role: 'member', issuedAt: null },
+        NOW,
+      ),
+    );
+    const lookalike = plans.find((p) => /lower/.test(p) || /principals_subject_lower_idx/.test(p));
+    expect(lookalike).toMatch(/SEARCH principals USING INDEX principals_subject_lower_idx/);
+  });
+});
