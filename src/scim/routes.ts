@@ -1,4 +1,5 @@
-import { and, eq, isNull, sql } from 'drizzle-orm';
+import { and, eq, isNull, type SQL, sql } from 'drizzle-orm';
+import type { DrizzleD1Database } from 'drizzle-orm/d1';
 import type { Context } from 'hono';
 import { Hono } from 'hono';
 import { z } from 'zod';
@@ -14,9 +15,10 @@ import { secretsEqual } from '../lib/timing-safe';
 import { deleteUser, provisionUser, updateUser } from '../tokens/principal-admin';
 
 // A SCIM 2.0 subset (RFC 7643/7644) so an identity provider can provision and deprovision users and change their
-// role: list (with `userName eq "…"`), get, POST a User, PATCH `active` and `roles` (Entra ID's single app role too),
-// PUT a User with them, DELETE a User. Deactivating a user here stops their personal tokens exactly as the admin API
-// does; lowering the role narrows them on their next use; deleting also revokes them for good.
+// role: list (with `userName`, `emails` or `externalId eq "…"`), get, POST a User, PATCH `active` and `roles` (Entra
+// ID's single app role too), PUT a User with them, DELETE a User. Deactivating a user here stops their personal
+// tokens exactly as the admin API does; lowering the role narrows them on their next use; deleting also revokes them
+// for good.
 // Authenticated with SCIM_BEARER_TOKEN; errors use SCIM's own error schema (RFC 7644 §3.12).
 
 const USER_SCHEMA = 'urn:ietf:params:scim:schemas:core:2.0:User';
@@ -25,8 +27,14 @@ const ERROR_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:Error';
 const PATCH_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
 const SCIM_JSON = { 'Content-Type': 'application/scim+json', 'Cache-Control': 'no-store' };
 
-function scimError(c: Context, status: 400 | 401 | 404 | 409 | 415, detail: string, scimType?: string) {
-  const headers: Record<string, string> = { ...SCIM_JSON };
+function scimError(
+  c: Context,
+  status: 400 | 401 | 404 | 405 | 409 | 415,
+  detail: string,
+  scimType?: string,
+  extraHeaders: Record<string, string> = {},
+) {
+  const headers: Record<string, string> = { ...SCIM_JSON, ...extraHeaders };
   if (status === 401) headers['WWW-Authenticate'] = 'Bearer realm="pat-gateway-scim"';
   return c.body(
     JSON.stringify({
@@ -341,8 +349,76 @@ const renamed = (userName: string, row: PrincipalRow) =>
  * even beside a deactivation).
  */
 const deactivates = (changes: UserChanges) => changes.active === false && changes.role !== 'admin';
+const USER_NAME_EQ = /^userName eq "([^"]{1,255})"$/i;
+const EMAIL_EQ = [
+  /^emails(?:\.value|\[type eq "work"\]\.value) eq "([^"]{1,320})"$/i,
+  /^emails\[(?:type eq "work" and )?value eq "([^"]{1,320})"\]$/i,
+];
+const EXTERNAL_ID_EQ = /^externalId eq "[^"]{1,255}"$/i;
+
+/**
+ * What a `filter` (RFC 7644 §3.4.2.2) asks of users, or undefined when this subset does not evaluate it (a 400): one
+ * `eq` with a quoted value, on an attribute providers look a user up by before they create one.
+ * - `userName`: the subject, not case-exact (RFC 7643 §4.1.1): `ALICE` finds alice, so a provider can deprovision her.
+ * - `emails.value`, `emails[type eq "work"].value` (Okta, Entra ID): the one address kept, the primary one of the
+ *   provider's POST or the JWT's email claim. It is kept without a type and stands for the work address providers map
+ *   there. Not case-exact either (RFC 7643 §8.7.1), in ASCII letters only (SQLite's lower()).
+ * - `externalId`: the provider's own id for the user, which the gateway does not keep (no column holds it, the User
+ *   resource never carries it), so an `eq` on it matches nobody. The empty list is the honest answer and lets the
+ *   provider go on: it POSTs the user (a 409 if the userName exists), where a 400 would stop its whole sync.
+ */
+export function userFilter(filter: string): SQL | undefined {
+  const expression = corePath(filter.trim());
+  const userName = USER_NAME_EQ.exec(expression)?.[1];
+  if (userName !== undefined) return subjectMatches(userName);
+  const email = EMAIL_EQ.map((pattern) => pattern.exec(expression)?.[1]).find((value) => value !== undefined);
+  if (email !== undefined) return sql`lower(${principals.email}) = lower(${email})`;
+  return EXTERNAL_ID_EQ.test(expression) ? sql`0` : undefined;
+}
+
+/**
+ * One page of users (`offset`, `count`) matching `condition`, and how many match in all: a page read, not every
+ * user, since a directory may hold many thousands; each filter reads through an index (query-plans.test.ts).
+ */
+export async function usersPage(
+  db: DrizzleD1Database,
+  condition: SQL | undefined,
+  offset: number,
+  count: number,
+): Promise<{ total: number; page: PrincipalRow[] }> {
+  const where = and(eq(principals.kind, 'user'), isNull(principals.deletedAt), condition);
+  const [total, page] = await Promise.all([
+    db.select({ n: sql<number>`count(*)` }).from(principals).where(where).get(),
+    count === 0
+      ? Promise.resolve([] as PrincipalRow[])
+      : db.select().from(principals).where(where).orderBy(principals.id).limit(count).offset(offset).all(),
+  ]);
+  return { total: total?.n ?? 0, page };
+}
+
 const userNameFixed = (c: Context) =>
   scimError(c, 400, 'userName cannot change: it is the subject of the user’s JWTs.', 'mutability');
+
+/**
+ * The endpoints of this subset and the methods each answers. Another method is a 405 with `Allow` (RFC 9110
+ * §15.5.6) in SCIM's error schema, not a 404 that would say the endpoint does not exist. HEAD is a GET without the
+ * body (Hono answers it so).
+ */
+const ENDPOINTS: Record<string, string> = {
+  '/Users': 'GET, HEAD, POST',
+  '/Users/:id': 'GET, HEAD, PUT, PATCH, DELETE',
+  '/Groups': 'GET, HEAD',
+  '/ServiceProviderConfig': 'GET, HEAD',
+  '/ResourceTypes': 'GET, HEAD',
+  '/Schemas': 'GET, HEAD',
+};
+
+/**
+ * A path, and the same with a trailing slash (`/Users/`), which clients that join a base URL ending in `/` send: it is
+ * answered as without. Not redirected: a provider's SCIM client need not follow a redirect, and many turn a POST
+ * answered 301 or 302 into a GET without its body.
+ */
+const slashed = <P extends string>(path: P): [P, `${P}/`] => [path, `${path}/`];
 
 export function scimRoutes(): Hono<AppEnv> {
   const scim = new Hono<AppEnv>();
@@ -367,7 +443,7 @@ export function scimRoutes(): Hono<AppEnv> {
       .where(and(eq(principals.id, id), isNull(principals.deletedAt)))
       .get();
 
-  scim.get('/Users', async (c) => {
+  scim.on('GET', slashed('/Users'), async (c) => {
     const filter = c.req.query('filter');
     // Bounded, so that a huge startIndex is an empty page and not a number SQLite refuses.
     const startIndex = Math.min(
@@ -375,32 +451,22 @@ export function scimRoutes(): Hono<AppEnv> {
       Math.max(1, Number.parseInt(c.req.query('startIndex') ?? '1', 10) || 1),
     );
     const count = Math.min(200, Math.max(0, Number.parseInt(c.req.query('count') ?? '100', 10) || 0));
-    let where = and(eq(principals.kind, 'user'), isNull(principals.deletedAt))!;
+    let condition: SQL | undefined;
     if (filter) {
-      const match = /^userName eq "([^"]{1,255})"$/i.exec(filter.trim());
-      if (!match) return scimError(c, 400, 'Only `userName eq "…"` filters are supported.', 'invalidFilter');
-      // userName is not case-exact (RFC 7643 §4.1.1): `ALICE` finds alice, so a provider can deprovision her.
-      where = and(where, subjectMatches(match[1]!))!;
+      condition = userFilter(filter);
+      if (!condition)
+        return scimError(
+          c,
+          400,
+          'The `filter` is not one this subset evaluates: send one `eq` comparison with a quoted value on `userName`, `emails.value` (or `emails[type eq "work"].value`) or `externalId`.',
+          'invalidFilter',
+        );
     }
-    // One page read, not every user: a directory may hold many thousands.
-    const db = c.get('db');
-    const [total, page] = await Promise.all([
-      db.select({ n: sql<number>`count(*)` }).from(principals).where(where).get(),
-      count === 0
-        ? Promise.resolve([] as PrincipalRow[])
-        : db
-            .select()
-            .from(principals)
-            .where(where)
-            .orderBy(principals.id)
-            .limit(count)
-            .offset(startIndex - 1)
-            .all(),
-    ]);
+    const { total, page } = await usersPage(c.get('db'), condition, startIndex - 1, count);
     return c.body(
       JSON.stringify({
         schemas: [LIST_SCHEMA],
-        totalResults: total?.n ?? 0,
+        totalResults: total,
         startIndex,
         itemsPerPage: page.length,
         Resources: page.map((r) => toScimUser(r, c.get('config').auth.adminValues, base(c))),
@@ -412,18 +478,20 @@ export function scimRoutes(): Hono<AppEnv> {
 
   // Groups are not kept here (roles come from `roles`): a query finds none, as a user query that matches nobody
   // does, so providers that read groups in their connection test or import (Entra ID, Okta) carry on.
-  scim.get('/Groups', (c) => c.body(JSON.stringify(listOf([])), 200, SCIM_JSON));
+  scim.on('GET', slashed('/Groups'), (c) => c.body(JSON.stringify(listOf([])), 200, SCIM_JSON));
 
   // Discovery (RFC 7644 §4): what this subset supports, for providers that read it.
-  scim.get('/ServiceProviderConfig', (c) =>
+  scim.on('GET', slashed('/ServiceProviderConfig'), (c) =>
     c.body(JSON.stringify(serviceProviderConfig(base(c))), 200, SCIM_JSON),
   );
-  scim.get('/ResourceTypes', (c) =>
+  scim.on('GET', slashed('/ResourceTypes'), (c) =>
     c.body(JSON.stringify(listOf([userResourceType(base(c))])), 200, SCIM_JSON),
   );
-  scim.get('/Schemas', (c) => c.body(JSON.stringify(listOf([USER_SCHEMA_RESOURCE])), 200, SCIM_JSON));
+  scim.on('GET', slashed('/Schemas'), (c) =>
+    c.body(JSON.stringify(listOf([USER_SCHEMA_RESOURCE])), 200, SCIM_JSON),
+  );
 
-  scim.get('/Users/:id', async (c) => {
+  scim.on('GET', slashed('/Users/:id'), async (c) => {
     const row = await findUser(c, c.req.param('id'));
     if (row?.kind !== 'user') return scimError(c, 404, 'No such user.');
     return c.body(JSON.stringify(toScimUser(row, c.get('config').auth.adminValues, base(c))), 200, SCIM_JSON);
@@ -454,7 +522,7 @@ export function scimRoutes(): Hono<AppEnv> {
 
   // Provisioning (RFC 7644 §3.3) before the user's first sign-in: `userName` must be the `sub` of their JWTs, which
   // then find this row. Name and e-mail are kept until the first JWT brings its own.
-  scim.post('/Users', async (c) => {
+  scim.on('POST', slashed('/Users'), async (c) => {
     const read = await jsonBody(c);
     if ('error' in read) return read.error;
     const parsed = PutUser.safeParse(read.body);
@@ -494,7 +562,7 @@ export function scimRoutes(): Hono<AppEnv> {
     return c.body(JSON.stringify(resource), 201, { ...SCIM_JSON, Location: resource.meta.location });
   });
 
-  scim.patch('/Users/:id', async (c) => {
+  scim.on('PATCH', slashed('/Users/:id'), async (c) => {
     const read = await jsonBody(c);
     if ('error' in read) return read.error;
     const changes = changesFromPatch(read.body, c.get('config').auth.adminValues);
@@ -514,7 +582,7 @@ export function scimRoutes(): Hono<AppEnv> {
 
   // A replace (RFC 7644 §3.5.1), as Okta sends to deprovision: `active` and `roles` apply when present. An absent
   // `roles` leaves the role as it is: providers that map no roles leave it out, and must not demote every admin.
-  scim.put('/Users/:id', async (c) => {
+  scim.on('PUT', slashed('/Users/:id'), async (c) => {
     const read = await jsonBody(c);
     if ('error' in read) return read.error;
     const parsed = PutUser.safeParse(read.body);
@@ -544,7 +612,7 @@ export function scimRoutes(): Hono<AppEnv> {
 
   // Deletion (RFC 7644 §3.6), as Entra ID sends once a user is removed for good: deprovisioned, their personal
   // tokens revoked (not restorable), and 404 from then on; a POST of the same userName brings them back.
-  scim.delete('/Users/:id', async (c) => {
+  scim.on('DELETE', slashed('/Users/:id'), async (c) => {
     const row = await findUser(c, c.req.param('id'));
     if (row?.kind !== 'user') return scimError(c, 404, 'No such user.');
     try {
@@ -557,6 +625,21 @@ export function scimRoutes(): Hono<AppEnv> {
     return c.body(null, 204);
   });
 
-  scim.all('*', (c) => scimError(c, 404, 'Not supported by this SCIM subset.'));
+  for (const [path, allow] of Object.entries(ENDPOINTS)) {
+    const endpoint = `/scim/v2${path.replace(':id', '{id}')}`;
+    for (const variant of slashed(path))
+      scim.all(variant, (c) =>
+        scimError(c, 405, `${c.req.method} is not supported on ${endpoint}: it allows ${allow}.`, undefined, {
+          Allow: allow,
+        }),
+      );
+  }
+  scim.all('*', (c) =>
+    scimError(
+      c,
+      404,
+      'No such SCIM endpoint: this subset serves /Users, /Groups, /ServiceProviderConfig, /ResourceTypes and /Schemas.',
+    ),
+  );
   return scim;
 }

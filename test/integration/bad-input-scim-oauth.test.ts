@@ -111,18 +111,20 @@ describe('SCIM', () => {
     expect(await snapshotD1()).toEqual(before);
   });
 
-  it('bad SCIM credentials are a 401 SCIM error; unsupported operations a 404', async () => {
+  it('bad SCIM credentials are a 401 SCIM error; unsupported methods a 405 naming the allowed ones', async () => {
     for (const token of [null, '', 'x', `${TEST_VARS.SCIM_BEARER_TOKEN}x`, 'a'.repeat(10 * KB)]) {
       const body = await expectRefused(await scim('/Users', { token }), { scim: true });
       expect(body.status).toBe('401');
     }
     await expectRefused(await scim('/Users', { method: 'POST', json: { userName: 'x' } }), { scim: true });
     // Outside the subset: writes to Groups (reads list none), and a DELETE of the whole collection.
-    for (const res of [
-      await scim('/Groups', { method: 'POST', json: {} }),
-      await scim('/Users', { method: 'DELETE' }),
-    ])
-      expect((await expectRefused(res, { scim: true })).status).toBe('404');
+    for (const [res, allow] of [
+      [await scim('/Groups', { method: 'POST', json: {} }), 'GET, HEAD'],
+      [await scim('/Users', { method: 'DELETE' }), 'GET, HEAD, POST'],
+    ] as const) {
+      expect(res.headers.get('allow')).toBe(allow);
+      expect((await expectRefused(res, { scim: true })).status).toBe('405');
+    }
   });
 });
 

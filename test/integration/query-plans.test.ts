@@ -5,6 +5,7 @@ import { upsertUser } from '../../src/auth/principals';
 import { runHygiene } from '../../src/cron/hygiene';
 import type { Env } from '../../src/env';
 import { encodeCursor } from '../../src/lib/cursor';
+import { userFilter, usersPage } from '../../src/scim/routes';
 import { listAuditEvents, listTokens, SORTS } from '../../src/tokens/repository';
 
 // D1 bills every row a query reads and the tables that grow without bound are tokens, audit_events and principals.
@@ -158,5 +159,16 @@ describe('sign-in', () => {
     );
     const lookalike = plans.find((p) => /lower/.test(p) || /principals_subject_lower_idx/.test(p));
     expect(lookalike).toMatch(/SEARCH principals USING INDEX principals_subject_lower_idx/);
+  });
+});
+
+describe('SCIM user lookups', () => {
+  it.each([
+    ['userName eq "Alice"', 'principals_subject_lower_idx'],
+    ['emails[type eq "work"].value eq "alice@example.com"', 'principals_email_lower_idx'],
+  ])('%s: the page and its count through %s', async (filter, index) => {
+    const plans = await plansOf(() => usersPage(db(), userFilter(filter), 0, 100));
+    expect(plans).toHaveLength(2);
+    for (const plan of plans) expect(plan).toMatch(new RegExp(`SEARCH principals USING INDEX ${index}`));
   });
 });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { echo, knownUser, knownUserWithToken, SCIM_PATCH, scim, scimJson } from './admin-support';
+import { uniqueUser } from '../helpers';
+import { echo, knownUser, knownUserWithToken, SCIM_PATCH, scim, scimActive, scimJson } from './admin-support';
 import { expectProblem } from './support';
 
 // Requests shaped exactly as Okta and Microsoft Entra ID document sending them, each one an interoperability defect
@@ -7,6 +8,7 @@ import { expectProblem } from './support';
 
 const USER_SCHEMA = 'urn:ietf:params:scim:schemas:core:2.0:User';
 const LIST_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:ListResponse';
+const ERROR_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:Error';
 const CORE_USER = `${USER_SCHEMA}:`;
 
 interface ScimUser {
@@ -21,9 +23,18 @@ interface ScimList {
   totalResults: number;
   Resources: unknown[];
 }
+interface ScimErrorBody {
+  schemas: string[];
+  status: string;
+  scimType?: string;
+  detail: string;
+}
 
 const patch = (id: string, Operations: unknown[]) =>
   scim(`/Users/${id}`, { method: 'PATCH', json: { schemas: [SCIM_PATCH], Operations } });
+const filtered = (filter: string) => scim(`/Users?filter=${encodeURIComponent(filter)}`);
+const idsOf = async (res: Response) =>
+  (await scimJson<ScimList>(res, 200)).Resources.map((r) => (r as ScimUser).id);
 const roleOf = async (id: string) =>
   (await scimJson<ScimUser>(await scim(`/Users/${id}`), 200)).roles.map((r) => r.value);
 
@@ -135,5 +146,133 @@ describe('Groups and discovery (not implemented): how the answer lets providers 
       expect(list.schemas, path).toEqual([LIST_SCHEMA]);
       expect(list.Resources.length, path).toBeGreaterThan(0);
     }
+  });
+});
+
+describe('Lookups before a create: the matching attributes providers filter on', () => {
+  // Entra ID tries its matching attributes in turn, e.g. `userName eq` then `externalId eq`, and POSTs the user only
+  // when every filtered GET found nobody (Microsoft's answer at
+  // https://docs.microsoft.com/en-us/answers/questions/552440/how-can-we-customize-scim-query-filter-in-azure.html).
+  // The gateway keeps no externalId: nobody has one, so the list is empty and the provider goes on to its POST; a 400
+  // stopped every create.
+  it('externalId eq "…" is an empty ListResponse, not a 400', async () => {
+    const user = await knownUser();
+    for (const filter of [
+      'externalId eq "0a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef"',
+      `externalId eq "${user.subject}"`,
+      `${CORE_USER}externalId eq "${user.id}"`,
+    ]) {
+      const list = await scimJson<ScimList>(await filtered(filter), 200);
+      expect(list, filter).toMatchObject({ schemas: [LIST_SCHEMA], totalResults: 0, Resources: [] });
+    }
+  });
+
+  // Entra ID may match on `emails[type eq "work"].value` (mapped from `mail`) before it creates a user (a SCIM
+  // vendor's list of Entra's calls: https://docs.delinea.com/online-help/delinea-platform/identity-providers/entra-id/entra-id-scim-provisioning-scim-endpoints.htm);
+  // `emails.value eq` is the same lookup without the type. The address the gateway keeps (the JWT's email claim, or
+  // the primary one of the provider's POST) is found, in any letter case (emails are not case-exact, RFC 7643 §8.7.1).
+  it('emails[type eq "work"].value eq and emails.value eq find the user by the address kept', async () => {
+    const user = await knownUser();
+    const email = `${user.subject}@example.test`;
+    for (const filter of [
+      `emails[type eq "work"].value eq "${email}"`,
+      `emails.value eq "${email.toUpperCase()}"`,
+      `emails[value eq "${email}"]`,
+      `${CORE_USER}emails[type eq "work"].value eq "${email}"`,
+    ])
+      expect(await idsOf(await filtered(filter)), filter).toEqual([user.id]);
+    expect(await idsOf(await filtered(`emails.value eq "nobody-${email}"`))).toEqual([]);
+
+    // Provisioned before the first sign-in: found by the primary address of the POST.
+    const subject = uniqueUser('by-email');
+    const primary = `${subject}@work.example.test`;
+    const created = await scimJson<ScimUser>(
+      await scim('/Users', {
+        method: 'POST',
+        json: {
+          schemas: [USER_SCHEMA],
+          userName: subject,
+          emails: [
+            { value: `${subject}@home.example.test`, type: 'home' },
+            { value: primary, type: 'work', primary: true },
+          ],
+        },
+      }),
+      201,
+    );
+    expect(await idsOf(await filtered(`emails[type eq "work"].value eq "${primary}"`))).toEqual([created.id]);
+
+    // Another type, or another operator, is still not a filter this subset evaluates: 400 invalidFilter.
+    for (const filter of [
+      `emails[type eq "home"].value eq "${email}"`,
+      `emails.value co "${user.subject}"`,
+    ]) {
+      const body = await scimJson<ScimErrorBody>(await filtered(filter), 400);
+      expect(body, filter).toMatchObject({
+        schemas: [ERROR_SCHEMA],
+        status: '400',
+        scimType: 'invalidFilter',
+      });
+      expect(body.detail).toContain('`filter`');
+    }
+  });
+});
+
+describe('Methods and URLs outside the subset', () => {
+  // RFC 9110 §15.5.6: a method the target does not support is a 405 with `Allow`; a 404 said the endpoint does not
+  // exist, which sends a provider's administrator looking for a wrong base URL. The body is SCIM's error (RFC 7644
+  // §3.12), as for every SCIM error.
+  it('a method an endpoint does not support is a 405 SCIM error with Allow', async () => {
+    const user = await knownUser();
+    for (const [method, path, allow] of [
+      ['POST', '/ServiceProviderConfig', 'GET, HEAD'],
+      ['DELETE', '/Schemas', 'GET, HEAD'],
+      ['PATCH', '/ResourceTypes/', 'GET, HEAD'],
+      ['POST', '/Groups', 'GET, HEAD'],
+      ['PUT', '/Users', 'GET, HEAD, POST'],
+      ['DELETE', '/Users', 'GET, HEAD, POST'],
+      ['POST', `/Users/${user.id}`, 'GET, HEAD, PUT, PATCH, DELETE'],
+    ] as const) {
+      const res = await scim(path, { method, json: { schemas: [USER_SCHEMA], userName: user.subject } });
+      const label = `${method} ${path}`;
+      expect(res.headers.get('Allow'), label).toBe(allow);
+      const body = await scimJson<ScimErrorBody>(res, 405);
+      expect(body, label).toEqual({ schemas: [ERROR_SCHEMA], status: '405', detail: expect.any(String) });
+      expect(body.detail, label).toContain(`${method} is not supported`);
+      expect(body.detail, label).toContain(allow);
+    }
+    // The user is untouched, HEAD (listed in Allow) answers, an unknown endpoint is still a 404, and a 405 is only
+    // told to the provider.
+    expect(await scimJson<ScimUser>(await scim(`/Users/${user.id}`), 200)).toMatchObject({ active: true });
+    expect((await scim('/Schemas', { method: 'HEAD' })).status).toBe(200);
+    expect((await scimJson<ScimErrorBody>(await scim('/Nothing'), 404)).status).toBe('404');
+    const anonymous = await scim('/Schemas', { method: 'DELETE', token: null });
+    expect((await scimJson<ScimErrorBody>(anonymous, 401)).status).toBe('401');
+  });
+
+  // Clients that join a base URL ending in `/` ask for `/Users/`. Answered as without the slash rather than
+  // redirected: a redirected POST or PATCH loses its method or body in many HTTP clients.
+  it('a trailing slash is answered as without it, for reads and writes', async () => {
+    const { user, created } = await knownUserWithToken();
+    const list = await scimJson<ScimList>(
+      await scim(`/Users/?filter=${encodeURIComponent(`userName eq "${user.subject}"`)}`),
+      200,
+    );
+    expect(list.Resources.map((r) => (r as ScimUser).id)).toEqual([user.id]);
+    expect(await scimJson<ScimUser>(await scim(`/Users/${user.id}/`), 200)).toMatchObject({ id: user.id });
+    const config = await scimJson<{ schemas: string[] }>(await scim('/ServiceProviderConfig/'), 200);
+    expect(config.schemas).toEqual(['urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig']);
+    for (const path of ['/ResourceTypes/', '/Schemas/', '/Groups/'])
+      expect((await scimJson<ScimList>(await scim(path), 200)).schemas, path).toEqual([LIST_SCHEMA]);
+
+    const patched = await scim(`/Users/${user.id}/`, { method: 'PATCH', json: scimActive(false) });
+    expect((await scimJson<ScimUser>(patched, 200)).active).toBe(false);
+    await expectProblem(await echo(created.token), 401, 'invalid_token');
+    const subject = uniqueUser('slash');
+    const posted = await scim('/Users/', {
+      method: 'POST',
+      json: { schemas: [USER_SCHEMA], userName: subject },
+    });
+    expect((await scimJson<ScimUser>(posted, 201)).userName).toBe(subject);
   });
 });

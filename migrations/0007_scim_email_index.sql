@@ -1,0 +1,1 @@
+CREATE INDEX `principals_email_lower_idx` ON `principals` (lower("email"));
