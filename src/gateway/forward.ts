@@ -310,8 +310,10 @@ function upstreamError(status: 502 | 504, routeName: string): AppError {
 }
 
 /**
- * Sends the request upstream; the timeout covers waiting for the response head, not streaming the body.
- * `init` is handed to fetch as is (one Request, built by the runtime), with the timeout's signal added.
+ * Sends the request upstream. The route's timeout is for the upstream's answer: it runs from the end of the request
+ * body (at once when there is none) to the response head, so neither a slow client's upload nor a long streamed
+ * answer counts against it. `init` is handed to fetch as is (one Request, built by the runtime), with the timeout's
+ * signal added and a request body passed through a native stream that says when the upload ended.
  */
 export async function sendUpstream(
   url: string,
@@ -319,9 +321,33 @@ export async function sendUpstream(
   route: Route,
   env: Record<string, unknown>,
 ): Promise<Response> {
-  // One runtime call: no controller, closure or timer to clear. Its abort reason is a `TimeoutError`, which is how a
-  // timeout is told from a refused connection below.
-  const signal = AbortSignal.timeout(route.timeout_ms);
+  let signal: AbortSignal;
+  let answered = () => {};
+  if (init.body instanceof ReadableStream) {
+    const controller = new AbortController();
+    signal = controller.signal;
+    // workerd pumps the pipe natively; a FixedLengthStream keeps the Content-Length (an IdentityTransformStream would
+    // send the body chunked). Nothing buffers, so the upload goes at the upstream's pace, as without the pipe.
+    const length = /^\d{1,15}$/.exec((init.headers as Headers).get('content-length')?.trim() ?? '');
+    const pipe = length ? new FixedLengthStream(Number(length[0])) : new IdentityTransformStream();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let done = false;
+    // A failed upload (the client went away) errors the pipe's readable side, and with it the fetch: a 502.
+    init.body.pipeTo(pipe.writable).then(
+      () => {
+        if (!done) timer = setTimeout(() => controller.abort(), route.timeout_ms);
+      },
+      () => {},
+    );
+    init.body = pipe.readable;
+    answered = () => {
+      done = true;
+      clearTimeout(timer);
+    };
+  } else {
+    // One runtime call: no controller, closure or timer to clear.
+    signal = AbortSignal.timeout(route.timeout_ms);
+  }
   init.signal = signal;
   const upstream = route.upstream;
   try {
@@ -339,6 +365,8 @@ export async function sendUpstream(
       }),
     );
     throw upstreamError(timedOut ? 504 : 502, route.name);
+  } finally {
+    answered();
   }
 }
 

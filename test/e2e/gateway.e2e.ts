@@ -161,6 +161,46 @@ describe('bodies stream both ways', () => {
     assert.equal(await res.text(), 'first;last');
   });
 
+  // A client uploading slower than the route's timeout (300 ms): the timeout is the upstream's, from the end of the
+  // upload, so the request is answered. With and without a Content-Length, which reaches the upstream as sent.
+  for (const length of [true, false]) {
+    it(`a slow upload (1.2 s, ${length ? 'Content-Length' : 'chunked'}) is not a timeout`, async () => {
+      const parts = [
+        Buffer.alloc(1000, 1),
+        Buffer.alloc(1000, 2),
+        Buffer.alloc(1000, 3),
+        Buffer.alloc(1000, 4),
+      ];
+      const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = request(
+          new URL(`${h.gateway}/e2e-slow/upload`),
+          {
+            method: 'POST',
+            headers: {
+              authorization: `Bearer ${pat}`,
+              'content-type': 'application/octet-stream',
+              ...(length ? { 'content-length': '4000' } : {}),
+            },
+          },
+          (res) => {
+            let body = '';
+            res.on('data', (c: Buffer) => {
+              body += c;
+            });
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+          },
+        );
+        req.on('error', reject);
+        parts.forEach((part, i) => setTimeout(() => (i === 3 ? req.end(part) : req.write(part)), i * 400));
+      });
+      assert.equal(answer.status, 200, answer.body);
+      const received = lastReceived();
+      assert.equal(received.bytes, 4000);
+      assert.equal(received.sha256, createHash('sha256').update(Buffer.concat(parts)).digest('hex'));
+      assert.equal(received.headers['content-length'], length ? '4000' : undefined);
+    });
+  }
+
   it('no response head within the route timeout → 504 upstream_timeout at the timeout', async () => {
     const started = Date.now();
     const res = await fetch(`${h.gateway}/e2e-slow/late/3000`, {
