@@ -310,10 +310,11 @@ function upstreamError(status: 502 | 504, routeName: string): AppError {
 }
 
 /**
- * Sends the request upstream. The route's timeout is for the upstream's answer: it runs from the end of the request
- * body (at once when there is none) to the response head, so neither a slow client's upload nor a long streamed
- * answer counts against it. `init` is handed to fetch as is (one Request, built by the runtime), with the timeout's
- * signal added and a request body passed through a native stream that says when the upload ended.
+ * Sends the request upstream. The route's timeout is the longest the upstream may go without progress: while it
+ * takes the request body, each part it takes starts the clock again (an upload that goes on for minutes is not a slow
+ * upstream, one it stops taking is); then it has that long to send its response head. Cleared once the head is in:
+ * a signal that fired later would cut a stream or WebSocket that JavaScript relays. `init` is handed to fetch as is
+ * (one Request, built by the runtime), with the timeout's signal added.
  */
 export async function sendUpstream(
   url: string,
@@ -321,41 +322,31 @@ export async function sendUpstream(
   route: Route,
   env: Record<string, unknown>,
 ): Promise<Response> {
-  let signal: AbortSignal;
-  let answered = () => {};
+  const controller = new AbortController();
+  let timedOut = false;
+  let answered = false;
+  const expire = () => {
+    timedOut = true;
+    controller.abort();
+  };
+  let timer = setTimeout(expire, route.timeout_ms);
+  init.signal = controller.signal;
   if (init.body instanceof ReadableStream) {
-    const controller = new AbortController();
-    signal = controller.signal;
-    // workerd pumps the pipe natively; a FixedLengthStream keeps the Content-Length (an IdentityTransformStream would
-    // send the body chunked). Nothing buffers, so the upload goes at the upstream's pace, as without the pipe.
-    const length = /^\d{1,15}$/.exec((init.headers as Headers).get('content-length')?.trim() ?? '');
-    const pipe = length ? new FixedLengthStream(Number(length[0])) : new IdentityTransformStream();
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    let done = false;
-    // A failed upload (the client went away) errors the pipe's readable side, and with it the fetch: a 502.
-    init.body.pipeTo(pipe.writable).then(
-      () => {
-        if (!done) timer = setTimeout(() => controller.abort(), route.timeout_ms);
-      },
-      () => {},
-    );
-    init.body = pipe.readable;
-    answered = () => {
-      done = true;
+    const rearm = () => {
+      if (answered) return;
       clearTimeout(timer);
+      timer = setTimeout(expire, route.timeout_ms);
     };
-  } else {
-    // One runtime call: no controller, closure or timer to clear.
-    signal = AbortSignal.timeout(route.timeout_ms);
+    init.body = watchUpload(init, rearm, (error) => {
+      if (!answered) controller.abort(error);
+    });
   }
-  init.signal = signal;
   const upstream = route.upstream;
   try {
     if ('builtin' in upstream) return await echoUpstream(new Request(url, init));
     if ('service' in upstream) return await (env[upstream.service] as Fetcher).fetch(url, init);
     return await fetch(url, init);
   } catch (error) {
-    const timedOut = signal.aborted;
     console.error(
       JSON.stringify({
         event: 'upstream_failed',
@@ -366,8 +357,34 @@ export async function sendUpstream(
     );
     throw upstreamError(timedOut ? 504 : 502, route.name);
   } finally {
-    answered();
+    answered = true;
+    clearTimeout(timer);
   }
+}
+
+/**
+ * The request body as the upstream will read it, calling `progress` for each part it takes and once it has all of
+ * it. A part passes through one JavaScript transform (a request with a body pays that; a GET does not); with
+ * backpressure it is called as the upstream takes the body, not as fast as the client sends it. A FixedLengthStream
+ * keeps the Content-Length (an IdentityTransformStream would send the body chunked). An upload that fails (a body
+ * shorter or longer than its Content-Length) aborts the upstream request (a 502) unless it has already answered.
+ */
+function watchUpload(
+  init: RequestInit,
+  progress: () => void,
+  failed: (error: unknown) => void,
+): ReadableStream {
+  const body = init.body as ReadableStream;
+  const length = /^\d{1,15}$/.exec((init.headers as Headers).get('content-length')?.trim() ?? '');
+  const pipe = length ? new FixedLengthStream(Number(length[0])) : new IdentityTransformStream();
+  const watch = new TransformStream({
+    transform(chunk, stream) {
+      progress();
+      stream.enqueue(chunk);
+    },
+  });
+  body.pipeThrough(watch).pipeTo(pipe.writable).then(progress, failed);
+  return pipe.readable;
 }
 
 /**

@@ -152,7 +152,9 @@ describe('bodies stream both ways', () => {
     assert.equal(got, bytes);
   });
 
-  it('the route timeout covers the response head only: a body still streaming after it arrives whole', async () => {
+  it('the route timeout covers the response head only: a body still streaming after it arrives whole', {
+    timeout: 15_000,
+  }, async () => {
     // Route e2e-slow times out after 300 ms; the upstream sends its head at once and the end of its body 1.2 s later.
     const res = await fetch(`${h.gateway}/e2e-slow/slow/1200`, {
       headers: { authorization: `Bearer ${pat}` },
@@ -161,16 +163,13 @@ describe('bodies stream both ways', () => {
     assert.equal(await res.text(), 'first;last');
   });
 
-  // A client uploading slower than the route's timeout (300 ms): the timeout is the upstream's, from the end of the
-  // upload, so the request is answered. With and without a Content-Length, which reaches the upstream as sent.
+  // A client uploading for longer than the route's timeout (300 ms), a part every 200 ms: the upstream keeps taking
+  // the body, so the request is answered. With and without a Content-Length, which reaches the upstream as sent.
   for (const length of [true, false]) {
-    it(`a slow upload (1.2 s, ${length ? 'Content-Length' : 'chunked'}) is not a timeout`, async () => {
-      const parts = [
-        Buffer.alloc(1000, 1),
-        Buffer.alloc(1000, 2),
-        Buffer.alloc(1000, 3),
-        Buffer.alloc(1000, 4),
-      ];
+    it(`a slow upload (1.2 s, ${length ? 'Content-Length' : 'chunked'}) is not a timeout`, {
+      timeout: 15_000,
+    }, async () => {
+      const parts = [1, 2, 3, 4, 5, 6, 7].map((n) => Buffer.alloc(1000, n));
       const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
         const req = request(
           new URL(`${h.gateway}/e2e-slow/upload`),
@@ -179,7 +178,7 @@ describe('bodies stream both ways', () => {
             headers: {
               authorization: `Bearer ${pat}`,
               'content-type': 'application/octet-stream',
-              ...(length ? { 'content-length': '4000' } : {}),
+              ...(length ? { 'content-length': '7000' } : {}),
             },
           },
           (res) => {
@@ -191,17 +190,64 @@ describe('bodies stream both ways', () => {
           },
         );
         req.on('error', reject);
-        parts.forEach((part, i) => setTimeout(() => (i === 3 ? req.end(part) : req.write(part)), i * 400));
+        parts.forEach((part, i) => {
+          setTimeout(() => (i === parts.length - 1 ? req.end(part) : req.write(part)), i * 200);
+        });
       });
       assert.equal(answer.status, 200, answer.body);
       const received = lastReceived();
-      assert.equal(received.bytes, 4000);
+      assert.equal(received.bytes, 7000);
       assert.equal(received.sha256, createHash('sha256').update(Buffer.concat(parts)).digest('hex'));
-      assert.equal(received.headers['content-length'], length ? '4000' : undefined);
+      assert.equal(received.headers['content-length'], length ? '7000' : undefined);
     });
   }
 
-  it('no response head within the route timeout → 504 upstream_timeout at the timeout', async () => {
+  it('an upstream that stops taking the body is a 504 once nothing moved for the route timeout', {
+    timeout: 15_000,
+  }, async () => {
+    const started = Date.now();
+    const status = await new Promise<number>((resolve, reject) => {
+      let answered = false;
+      const req = request(
+        new URL(`${h.gateway}/e2e-slow/stall`),
+        {
+          method: 'POST',
+          headers: { authorization: `Bearer ${pat}`, 'content-type': 'application/octet-stream' },
+        },
+        (res) => {
+          answered = true;
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        },
+      );
+      // Once answered, the gateway may drop the rest of the upload: that error is expected.
+      req.on('error', (error) => (answered ? undefined : reject(error)));
+      const chunk = Buffer.alloc(1024 * 1024, 9);
+      let sent = 0;
+      const pump = () => {
+        while (!answered && sent < 64) {
+          sent++;
+          if (!req.write(chunk)) return void req.once('drain', pump);
+        }
+        if (!answered) req.end();
+      };
+      pump();
+    });
+    assert.equal(status, 504);
+    assert.ok(Date.now() - started < 10_000, `answered after ${Date.now() - started} ms`);
+  });
+
+  it('an event stream lasting longer than the route timeout arrives whole', { timeout: 15_000 }, async () => {
+    const res = await fetch(`${h.gateway}/e2e-slow/events/1200`, {
+      headers: { authorization: `Bearer ${pat}` },
+    });
+    assert.equal(res.status, 200);
+    assert.equal(await res.text(), 'data: one\n\ndata: two\n\n');
+  });
+
+  it('no response head within the route timeout → 504 upstream_timeout at the timeout', {
+    timeout: 15_000,
+  }, async () => {
     const started = Date.now();
     const res = await fetch(`${h.gateway}/e2e-slow/late/3000`, {
       headers: { authorization: `Bearer ${pat}` },
@@ -232,6 +278,28 @@ describe('bodies stream both ways', () => {
 });
 
 describe('WebSocket upgrades pass through', () => {
+  it('a WebSocket stays open longer than its route timeout (300 ms)', { timeout: 15_000 }, async () => {
+    const socket = new WebSocket(`${h.gateway.replace('http', 'ws')}/ws-slow/rpc`, {
+      headers: { 'x-pat': pat },
+    });
+    const messages: string[] = [];
+    await new Promise<void>((resolve, reject) => {
+      socket.on('message', (data) => {
+        messages.push(data.toString());
+        if (messages.length === 1) setTimeout(() => socket.send('late'), 1_000);
+        else resolve();
+      });
+      socket.on('close', (code) =>
+        reject(new Error(`closed with ${code} after ${messages.length} messages`)),
+      );
+      socket.on('error', reject);
+      setTimeout(() => reject(new Error('no echo within 10 s')), 10_000);
+    });
+    socket.removeAllListeners('close');
+    socket.close();
+    assert.equal(messages[1], 'echo:late');
+  });
+
   it('a JSON-RPC style subscription round-trips, token stripped', async () => {
     const socket = new WebSocket(`${h.gateway.replace('http', 'ws')}/ws/rpc`, { headers: { 'x-pat': pat } });
     const messages: string[] = [];

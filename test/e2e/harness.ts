@@ -35,10 +35,16 @@ const listen = (server: Server) =>
 
 /**
  * An HTTP upstream that records exactly what it received and can send a large body (GET /download/<bytes>) or a
- * slow one (GET /slow/<ms>: the head and `first;` at once, `last` after <ms>), or answer late (GET /late/<ms>).
+ * slow one (GET /slow/<ms>: the head and `first;` at once, `last` after <ms>), answer late (GET /late/<ms>), send
+ * an event stream (GET /events/<ms>: one event at once, another after <ms>), or never read a request body nor answer
+ * (POST /stall).
  */
 function httpUpstream(received: Received[]): Server {
   return createServer((req, res) => {
+    if (req.url?.endsWith('/stall')) {
+      req.pause();
+      return void setTimeout(() => req.destroy(), 20_000).unref();
+    }
     const hash = createHash('sha256');
     let bytes = 0;
     req.on('data', (chunk: Buffer) => {
@@ -59,6 +65,12 @@ function httpUpstream(received: Received[]): Server {
         res.writeHead(200, { 'content-type': 'text/plain' });
         res.write('first;');
         return void setTimeout(() => res.end('last'), Number(slow[1]));
+      }
+      const events = /\/events\/(\d+)$/.exec(req.url ?? '');
+      if (events) {
+        res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+        res.write('data: one\n\n');
+        return void setTimeout(() => res.end('data: two\n\n'), Number(events[1]));
       }
       const late = /\/late\/(\d+)$/.exec(req.url ?? '');
       if (late) return void setTimeout(() => res.end('late'), Number(late[1]));
@@ -131,6 +143,12 @@ export async function startHarness(): Promise<Harness> {
       name: 'e2e-slow',
       match: { path_prefix: '/e2e-slow' },
       upstream: { url: upstream },
+      timeout_ms: 300,
+    },
+    {
+      name: 'ws-slow',
+      match: { path_prefix: '/ws-slow' },
+      upstream: { url: `http://127.0.0.1:${wsPort}/` },
       timeout_ms: 300,
     },
     { name: 'ws', match: { path_prefix: '/ws' }, upstream: { url: `http://127.0.0.1:${wsPort}/` } },
