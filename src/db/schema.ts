@@ -51,8 +51,6 @@ export const principals = sqliteTable(
     uniqueIndex('principals_subject_uq').on(t.subject),
     // Subjects compare case-insensitively on first sign-in and in SCIM's userName filter (`subjectMatches`).
     index('principals_subject_lower_idx').on(sql`lower(${t.subject})`),
-    // SCIM's e-mail filter, which providers send to find a user before creating one (src/scim/routes.ts).
-    index('principals_email_lower_idx').on(sql`lower(${t.email})`),
     // Service account names are unique, case-insensitively.
     uniqueIndex('principals_service_name_key_uq').on(t.nameKey).where(sql`${t.kind} = 'service_account'`),
   ],

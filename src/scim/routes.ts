@@ -350,30 +350,30 @@ const renamed = (userName: string, row: PrincipalRow) =>
  */
 const deactivates = (changes: UserChanges) => changes.active === false && changes.role !== 'admin';
 const USER_NAME_EQ = /^userName eq "([^"]{1,255})"$/i;
-const EMAIL_EQ = [
-  /^emails(?:\.value|\[type eq "work"\]\.value) eq "([^"]{1,320})"$/i,
-  /^emails\[(?:type eq "work" and )?value eq "([^"]{1,320})"\]$/i,
+/** Lookups on attributes the gateway does not identify users by: answered with nobody. */
+const MATCHES_NOBODY = [
+  /^externalId eq "[^"]{1,255}"$/i,
+  /^emails(?:\.value|\[type eq "work"\]\.value) eq "[^"]{1,320}"$/i,
+  /^emails\[(?:type eq "work" and )?value eq "[^"]{1,320}"\]$/i,
 ];
-const EXTERNAL_ID_EQ = /^externalId eq "[^"]{1,255}"$/i;
 
 /**
  * What a `filter` (RFC 7644 §3.4.2.2) asks of users, or undefined when this subset does not evaluate it (a 400): one
  * `eq` with a quoted value, on an attribute providers look a user up by before they create one.
  * - `userName`: the subject, not case-exact (RFC 7643 §4.1.1): `ALICE` finds alice, so a provider can deprovision her.
- * - `emails.value`, `emails[type eq "work"].value` (Okta, Entra ID): the one address kept, the primary one of the
- *   provider's POST or the JWT's email claim. It is kept without a type and stands for the work address providers map
- *   there. Not case-exact either (RFC 7643 §8.7.1), in ASCII letters only (SQLite's lower()).
- * - `externalId`: the provider's own id for the user, which the gateway does not keep (no column holds it, the User
- *   resource never carries it), so an `eq` on it matches nobody. The empty list is the honest answer and lets the
- *   provider go on: it POSTs the user (a 409 if the userName exists), where a 400 would stop its whole sync.
+ *   Users are identified by it and nothing else.
+ * - `externalId` (Entra ID), `emails.value` and `emails[type eq "work"].value` (Okta, Entra ID): nobody. The gateway
+ *   keeps no externalId, and the e-mail it keeps is not an identity: it is whatever the latest JWT's email claim said
+ *   (an issuer may let users pick it, unverified) and two users may share it. A provider that found a user by it would
+ *   then deactivate, reactivate or promote that account. An empty list is an honest answer that lets the provider go
+ *   on: it POSTs the user, a 409 if the userName exists (providers then match on userName), where a 400 stopped its
+ *   whole sync.
  */
 export function userFilter(filter: string): SQL | undefined {
   const expression = corePath(filter.trim());
   const userName = USER_NAME_EQ.exec(expression)?.[1];
   if (userName !== undefined) return subjectMatches(userName);
-  const email = EMAIL_EQ.map((pattern) => pattern.exec(expression)?.[1]).find((value) => value !== undefined);
-  if (email !== undefined) return sql`lower(${principals.email}) = lower(${email})`;
-  return EXTERNAL_ID_EQ.test(expression) ? sql`0` : undefined;
+  return MATCHES_NOBODY.some((pattern) => pattern.test(expression)) ? sql`0` : undefined;
 }
 
 /**

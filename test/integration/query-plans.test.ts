@@ -163,12 +163,10 @@ describe('sign-in', () => {
 });
 
 describe('SCIM user lookups', () => {
-  it.each([
-    ['userName eq "Alice"', 'principals_subject_lower_idx'],
-    ['emails[type eq "work"].value eq "alice@example.com"', 'principals_email_lower_idx'],
-  ])('%s: the page and its count through %s', async (filter, index) => {
-    const plans = await plansOf(() => usersPage(db(), userFilter(filter), 0, 100));
+  it('userName eq "…": the page and its count through the lower(subject) index', async () => {
+    const plans = await plansOf(() => usersPage(db(), userFilter('userName eq "Alice"'), 0, 100));
     expect(plans).toHaveLength(2);
-    for (const plan of plans) expect(plan).toMatch(new RegExp(`SEARCH principals USING INDEX ${index}`));
+    for (const plan of plans)
+      expect(plan).toMatch(/SEARCH principals USING INDEX principals_subject_lower_idx/);
   });
 });

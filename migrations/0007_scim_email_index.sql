@@ -1,1 +1,0 @@
-CREATE INDEX `principals_email_lower_idx` ON `principals` (lower("email"));
