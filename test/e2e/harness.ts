@@ -102,6 +102,30 @@ async function freePort(): Promise<number> {
   return port;
 }
 
+/**
+ * Gateways this process started and has not stopped yet. Killed if the process exits or is told to stop (Ctrl-C, a
+ * CI time limit) before a test's `after` hook could: their process groups are their own and would outlive it.
+ */
+const running = new Set<() => void>();
+let guarded = false;
+function killOnExit(kill: () => void): void {
+  running.add(kill);
+  if (guarded) return;
+  guarded = true;
+  const killAll = () => {
+    for (const each of running) each();
+  };
+  process.once('exit', killAll);
+  for (const [signal, code] of [
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+  ] as const)
+    process.once(signal, () => {
+      killAll();
+      process.exit(code);
+    });
+}
+
 export async function startHarness(): Promise<Harness> {
   const received: Received[] = [];
   const http = httpUpstream(received);
@@ -185,12 +209,18 @@ export async function startHarness(): Promise<Harness> {
       ],
       { quiet: !process.env.E2E_VERBOSE },
     );
+    killOnExit(kill);
     child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
     child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
     await waitForHttp(`${gateway}/healthz`, 90_000, () => child.exitCode === null);
   };
+  const kill = () => {
+    stopGroup(child, 'SIGKILL');
+    rmSync(state, { recursive: true, force: true });
+  };
   /** Stops the gateway's whole process group (wrangler and workerd included). */
   const halt = async () => {
+    running.delete(kill);
     stopGroup(child);
     await new Promise((r) => setTimeout(r, 500));
     stopGroup(child, 'SIGKILL');
