@@ -137,8 +137,13 @@ const USER_SCHEMA_RESOURCE = {
       subAttributes: [attribute('value', 'string')],
     }),
   ],
-  meta: { resourceType: 'Schema' },
 };
+
+/** The User schema as a resource (RFC 7643 §7), with where to read it alone. */
+const userSchema = (baseUrl: string) => ({
+  ...USER_SCHEMA_RESOURCE,
+  meta: { resourceType: 'Schema', location: `${baseUrl}/scim/v2/Schemas/${USER_SCHEMA}` },
+});
 
 /** A User resource in a PUT (RFC 7644 §3.5.1), as far as this subset reads it. */
 const PutUser = z.object({
@@ -410,7 +415,9 @@ const ENDPOINTS: Record<string, string> = {
   '/Groups': 'GET, HEAD',
   '/ServiceProviderConfig': 'GET, HEAD',
   '/ResourceTypes': 'GET, HEAD',
+  '/ResourceTypes/:id': 'GET, HEAD',
   '/Schemas': 'GET, HEAD',
+  '/Schemas/:id': 'GET, HEAD',
 };
 
 /**
@@ -488,7 +495,18 @@ export function scimRoutes(): Hono<AppEnv> {
     c.body(JSON.stringify(listOf([userResourceType(base(c))])), 200, SCIM_JSON),
   );
   scim.on('GET', slashed('/Schemas'), (c) =>
-    c.body(JSON.stringify(listOf([USER_SCHEMA_RESOURCE])), 200, SCIM_JSON),
+    c.body(JSON.stringify(listOf([userSchema(base(c))])), 200, SCIM_JSON),
+  );
+  // One of each by its id (RFC 7644 §4), where their `meta.location` points.
+  scim.on('GET', slashed('/ResourceTypes/:id'), (c) =>
+    c.req.param('id') === 'User'
+      ? c.body(JSON.stringify(userResourceType(base(c))), 200, SCIM_JSON)
+      : scimError(c, 404, 'No such resource type: this subset has User only.'),
+  );
+  scim.on('GET', slashed('/Schemas/:id'), (c) =>
+    c.req.param('id') === USER_SCHEMA
+      ? c.body(JSON.stringify(userSchema(base(c))), 200, SCIM_JSON)
+      : scimError(c, 404, `No such schema: this subset has ${USER_SCHEMA} only.`),
   );
 
   scim.on('GET', slashed('/Users/:id'), async (c) => {

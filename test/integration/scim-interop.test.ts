@@ -147,6 +147,24 @@ describe('Groups and discovery (not implemented): how the answer lets providers 
       expect(list.Resources.length, path).toBeGreaterThan(0);
     }
   });
+
+  // RFC 7644 §4: each ResourceType and Schema is also read alone, by id, at its `meta.location`.
+  it('each resource type and schema answers at its meta.location; an unknown id is a 404 SCIM error', async () => {
+    for (const path of ['/ResourceTypes', '/Schemas']) {
+      const list = await scimJson<ScimList>(await scim(path), 200);
+      for (const resource of list.Resources as { id: string; meta: { location: string } }[]) {
+        const location = new URL(resource.meta.location);
+        expect(location.pathname, path).toBe(`/scim/v2${path}/${resource.id}`);
+        const alone = await scimJson<Record<string, unknown>>(await scim(`${path}/${resource.id}`), 200);
+        expect(alone, path).toEqual(resource);
+      }
+      const unknown = await scimJson<ScimErrorBody>(await scim(`${path}/Group`), 404);
+      expect(unknown, path).toMatchObject({ schemas: [ERROR_SCHEMA], status: '404' });
+    }
+    const posted = await scim(`/Schemas/${USER_SCHEMA}`, { method: 'POST', json: {} });
+    expect(posted.headers.get('Allow')).toBe('GET, HEAD');
+    await scimJson<ScimErrorBody>(posted, 405);
+  });
 });
 
 describe('Lookups before a create: the matching attributes providers filter on', () => {
