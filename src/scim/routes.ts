@@ -354,13 +354,26 @@ const renamed = (userName: string, row: PrincipalRow) =>
  * even beside a deactivation).
  */
 const deactivates = (changes: UserChanges) => changes.active === false && changes.role !== 'admin';
-const USER_NAME_EQ = /^userName eq "([^"]{1,255})"$/i;
+/** A filter's value: a JSON string (RFC 7644 §3.4.2.2), so `\"` and `\\` may be in it. */
+const VALUE = String.raw`"((?:[^"\\]|\\.){1,1024})"`;
+const USER_NAME_EQ = new RegExp(`^userName eq ${VALUE}$`, 'i');
 /** Lookups on attributes the gateway does not identify users by: answered with nobody. */
 const MATCHES_NOBODY = [
-  /^externalId eq "[^"]{1,255}"$/i,
-  /^emails(?:\.value|\[type eq "work"\]\.value) eq "[^"]{1,320}"$/i,
-  /^emails\[(?:type eq "work" and )?value eq "[^"]{1,320}"\]$/i,
+  new RegExp(`^externalId eq ${VALUE}$`, 'i'),
+  new RegExp(String.raw`^emails(?:\.value|\[type eq "work"\]\.value) eq ${VALUE}$`, 'i'),
+  new RegExp(String.raw`^emails\[(?:type eq "work" and )?value eq ${VALUE}\]$`, 'i'),
 ];
+
+/** The text of a filter value, or undefined when it is not a JSON string of 1–255 characters. */
+function filterValue(quoted: string | undefined): string | undefined {
+  if (quoted === undefined) return undefined;
+  try {
+    const value: unknown = JSON.parse(`"${quoted}"`);
+    return typeof value === 'string' && value.length > 0 && value.length <= 255 ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * What a `filter` (RFC 7644 §3.4.2.2) asks of users, or undefined when this subset does not evaluate it (a 400): one
@@ -376,9 +389,10 @@ const MATCHES_NOBODY = [
  */
 export function userFilter(filter: string): SQL | undefined {
   const expression = corePath(filter.trim());
-  const userName = USER_NAME_EQ.exec(expression)?.[1];
+  const userName = filterValue(USER_NAME_EQ.exec(expression)?.[1]);
   if (userName !== undefined) return subjectMatches(userName);
-  return MATCHES_NOBODY.some((pattern) => pattern.test(expression)) ? sql`0` : undefined;
+  const nobody = MATCHES_NOBODY.some((pattern) => filterValue(pattern.exec(expression)?.[1]) !== undefined);
+  return nobody ? sql`0` : undefined;
 }
 
 /**

@@ -223,6 +223,24 @@ describe('Lookups before a create: the matching attributes providers filter on',
   });
 });
 
+describe('Filter values', () => {
+  // RFC 7644 §3.4.2.2: a filter's value is a JSON string, so a quote or a backslash in a userName arrives escaped.
+  it('a userName with a quote and a backslash is found by its escaped value; a bad escape is a 400', async () => {
+    const subject = `${uniqueUser('quote')}-o"b\\c`;
+    const created = await scimJson<ScimUser>(
+      await scim('/Users', { method: 'POST', json: { schemas: [USER_SCHEMA], userName: subject } }),
+      201,
+    );
+    const escaped = JSON.stringify(subject);
+    expect(await idsOf(await filtered(`userName eq ${escaped}`))).toEqual([created.id]);
+    expect(await idsOf(await filtered(`userName eq ${escaped.toUpperCase()}`))).toEqual([created.id]);
+    for (const filter of ['userName eq "a\\q"', 'userName eq "a\\"', 'userName eq "a" or userName eq "b"']) {
+      const body = await scimJson<ScimErrorBody>(await filtered(filter), 400);
+      expect(body, filter).toMatchObject({ status: '400', scimType: 'invalidFilter' });
+    }
+  });
+});
+
 describe('Methods and URLs outside the subset', () => {
   // RFC 9110 §15.5.6: a method the target does not support is a 405 with `Allow`; a 404 said the endpoint does not
   // exist, which sends a provider's administrator looking for a wrong base URL. The body is SCIM's error (RFC 7644
