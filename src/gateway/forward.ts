@@ -363,28 +363,50 @@ export async function sendUpstream(
 }
 
 /**
- * The request body as the upstream will read it, calling `progress` for each part it takes and once it has all of
- * it. A part passes through one JavaScript transform (a request with a body pays that; a GET does not); with
- * backpressure it is called as the upstream takes the body, not as fast as the client sends it. A FixedLengthStream
- * keeps the Content-Length (an IdentityTransformStream would send the body chunked). An upload that fails (a body
- * shorter or longer than its Content-Length) aborts the upstream request (a 502) unless it has already answered.
+ * The request body as the upstream will read it, calling `progress` for each part the connection to the upstream
+ * takes and once it has all of it. Read into fresh buffers of 64 KiB to 1 MiB (a byte reader) and written on, each
+ * write awaited: 1–2 ms of CPU per MiB on a fast upload, where the runtime's 4 KiB chunks through a JavaScript
+ * TransformStream cost 30 (the body passed through untouched: 0.5). The writable is native: a FixedLengthStream keeps
+ * the Content-Length (an IdentityTransformStream would send the body chunked). An upload that fails (a body shorter
+ * or longer than its Content-Length) aborts the upstream request (a 502) unless it has already answered.
  */
 function watchUpload(
   init: RequestInit,
   progress: () => void,
   failed: (error: unknown) => void,
 ): ReadableStream {
-  const body = init.body as ReadableStream;
   const length = /^\d{1,15}$/.exec((init.headers as Headers).get('content-length')?.trim() ?? '');
   const pipe = length ? new FixedLengthStream(Number(length[0])) : new IdentityTransformStream();
-  const watch = new TransformStream({
-    transform(chunk, stream) {
-      progress();
-      stream.enqueue(chunk);
-    },
-  });
-  body.pipeThrough(watch).pipeTo(pipe.writable).then(progress, failed);
+  pump(init.body as ReadableStream<Uint8Array>, pipe.writable, progress).then(progress, failed);
   return pipe.readable;
+}
+
+const MIN_READ = 65_536;
+const MAX_READ = 1_048_576;
+
+async function pump(
+  body: ReadableStream<Uint8Array>,
+  writable: WritableStream<Uint8Array>,
+  progress: () => void,
+): Promise<void> {
+  const reader = body.getReader({ mode: 'byob' });
+  const writer = writable.getWriter();
+  // 64 KiB, doubled up to 1 MiB while reads come back full (a fast client: fewer, cheaper rounds), back to 64 KiB
+  // when one does not (a slow client holds no large buffer).
+  let size = MIN_READ;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read(new Uint8Array(size));
+      if (done) break;
+      size = value.byteLength === size ? Math.min(size * 2, MAX_READ) : MIN_READ;
+      progress();
+      await writer.write(value);
+    }
+    await writer.close();
+  } catch (error) {
+    await Promise.allSettled([writer.abort(error), reader.cancel(error)]);
+    throw error;
+  }
 }
 
 /**

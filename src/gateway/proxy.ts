@@ -206,6 +206,17 @@ function announcesBody(headers: HeaderList): boolean {
   return false;
 }
 
+/** Whether the request states both a Transfer-Encoding and a Content-Length. */
+function framedTwice(headers: HeaderList): boolean {
+  let chunked = false;
+  let length = false;
+  for (const [name] of headers) {
+    if (name === 'transfer-encoding') chunked = true;
+    else if (name === 'content-length') length = true;
+  }
+  return chunked && length;
+}
+
 /** Adds Origin to the answer's Vary (the CORS headers depend on it), unless it is there or Vary is `*`. */
 function varyOnOrigin(headers: Headers): void {
   const vary = headers.get('vary');
@@ -232,6 +243,11 @@ async function authenticateAndForward(
   if (!hasBody && announcesBody(headers))
     throw new AppError(400, 'body_not_allowed', 'Body not allowed', {
       detail: `A ${method} request cannot carry a body through the gateway; send it with POST.`,
+    });
+  // Both framings at once (RFC 9112 §6.1: a request smuggling shape): which one the upstream believes cannot be known.
+  if (hasBody && framedTwice(headers))
+    throw new AppError(400, 'ambiguous_body_length', 'Ambiguous body length', {
+      detail: 'The request has both Transfer-Encoding and Content-Length; send one of them.',
     });
   // Hosts arrive lower-cased, so a token there cannot be used, but would reach the upstream in x-forwarded-host.
   if (url.host.includes(config.tokenPrefix) && holdsTokenShape(url.host))

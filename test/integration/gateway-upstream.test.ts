@@ -181,6 +181,32 @@ describe('streaming bodies', () => {
     expect(upstream.requests.map((r) => r.method)).toEqual(['GET', 'GET', 'GET']);
   });
 
+  it('a body framed both by Transfer-Encoding and by Content-Length is refused (400), not forwarded', async () => {
+    const t = await token();
+    const upstream = fakeUpstream();
+    const res = await call('/svc/upload', {
+      method: 'POST',
+      headers: { ...bearer(t), 'transfer-encoding': 'chunked', 'content-length': '5' },
+      body: 'hello world',
+    });
+    const problem = await expectProblem(res, 400, 'ambiguous_body_length');
+    expect(problem.detail).toContain('Transfer-Encoding and Content-Length');
+    expect(upstream.requests).toHaveLength(0);
+    // Either one alone is forwarded.
+    for (const framing of [{ 'content-length': '11' }, { 'transfer-encoding': 'chunked' }] as Record<
+      string,
+      string
+    >[]) {
+      const ok = await call('/svc/upload', {
+        method: 'POST',
+        headers: { ...bearer(t), ...framing },
+        body: 'hello world',
+      });
+      expect(ok.status, JSON.stringify(framing)).toBe(200);
+    }
+    expect(upstream.requests).toHaveLength(2);
+  });
+
   it('a 10 MB streamed download arrives intact', async () => {
     const t = await token();
     fakeUpstream(
