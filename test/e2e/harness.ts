@@ -113,10 +113,16 @@ function killOnExit(kill: () => void): void {
   if (guarded) return;
   guarded = true;
   const killAll = () => {
-    for (const each of running) each();
+    for (const each of running)
+      try {
+        each();
+      } catch {
+        // Kill the others anyway.
+      }
   };
   process.once('exit', killAll);
   for (const [signal, code] of [
+    ['SIGHUP', 129],
     ['SIGINT', 130],
     ['SIGTERM', 143],
   ] as const)
@@ -220,7 +226,6 @@ export async function startHarness(): Promise<Harness> {
   };
   /** Stops the gateway's whole process group (wrangler and workerd included). */
   const halt = async () => {
-    running.delete(kill);
     stopGroup(child);
     await new Promise((r) => setTimeout(r, 500));
     stopGroup(child, 'SIGKILL');
@@ -237,6 +242,7 @@ export async function startHarness(): Promise<Harness> {
       new Promise((r) => wss.close(() => wsHttp.close(r))),
     ]);
     rmSync(state, { recursive: true, force: true });
+    running.delete(kill);
   };
   try {
     await launch();
