@@ -332,6 +332,36 @@ export function firstBatchAfter<T extends object>(db: T, before: () => Promise<u
   });
 }
 
+/** A statement `recordedD1` saw prepared, with the values bound to it. */
+export interface RecordedStatement {
+  sql: string;
+  params: unknown[];
+}
+
+/** `db` recording each statement prepared on it (each is a query D1 counts) and the values bound to it. */
+export function recordedD1(db: D1Database = env.DB): { db: D1Database; statements: RecordedStatement[] } {
+  const statements: RecordedStatement[] = [];
+  const recording = new Proxy(db, {
+    get(target, prop) {
+      if (prop === 'prepare')
+        return (query: string) => {
+          const entry: RecordedStatement = { sql: query, params: [] };
+          statements.push(entry);
+          const statement = target.prepare(query);
+          const bind = statement.bind.bind(statement);
+          statement.bind = (...params: unknown[]) => {
+            entry.params = params;
+            return bind(...params);
+          };
+          return statement;
+        };
+      const value = Reflect.get(target, prop);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  return { db: recording, statements };
+}
+
 /** POST /oauth/introspect with the test client's credentials; the JSON answer. */
 export async function introspect(token: string): Promise<Record<string, unknown>> {
   const res = await call('/oauth/introspect', {

@@ -15,10 +15,10 @@ import { secretsEqual } from '../lib/timing-safe';
 import { deleteUser, provisionUser, updateUser } from '../tokens/principal-admin';
 
 // A SCIM 2.0 subset (RFC 7643/7644) so an identity provider can provision and deprovision users and change their
-// role: list (with `userName`, `emails` or `externalId eq "…"`), get, POST a User, PATCH `active` and `roles` (Entra
-// ID's single app role too), PUT a User with them, DELETE a User. Deactivating a user here stops their personal
-// tokens exactly as the admin API does; lowering the role narrows them on their next use; deleting also revokes them
-// for good.
+// role: list (`userName eq "…"` finds a user; `emails` and `externalId` filters find nobody, so the provider goes on
+// to POST), get, POST a User, PATCH `active` and `roles` (Entra ID's single app role too), PUT a User with them,
+// DELETE a User. Deactivating a user here stops their personal tokens exactly as the admin API does; lowering the
+// role narrows them on their next use; deleting also revokes them for good.
 // Authenticated with SCIM_BEARER_TOKEN; errors use SCIM's own error schema (RFC 7644 §3.12).
 
 const USER_SCHEMA = 'urn:ietf:params:scim:schemas:core:2.0:User';
@@ -366,13 +366,8 @@ const MATCHES_NOBODY = [
 
 /** The text of a filter value, or undefined when it is not a JSON string of 1–255 characters. */
 function filterValue(quoted: string | undefined): string | undefined {
-  if (quoted === undefined) return undefined;
-  try {
-    const value: unknown = JSON.parse(`"${quoted}"`);
-    return typeof value === 'string' && value.length > 0 && value.length <= 255 ? value : undefined;
-  } catch {
-    return undefined;
-  }
+  const value = quoted === undefined ? undefined : parsedJson(`"${quoted}"`);
+  return typeof value === 'string' && value.length > 0 && value.length <= 255 ? value : undefined;
 }
 
 /**

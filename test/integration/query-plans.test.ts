@@ -1,12 +1,13 @@
 import { env } from 'cloudflare:workers';
 import { drizzle } from 'drizzle-orm/d1';
-import { beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { upsertUser } from '../../src/auth/principals';
 import { runHygiene } from '../../src/cron/hygiene';
 import type { Env } from '../../src/env';
 import { encodeCursor } from '../../src/lib/cursor';
 import { userFilter, usersPage } from '../../src/scim/routes';
 import { listAuditEvents, listTokens, SORTS } from '../../src/tokens/repository';
+import { type RecordedStatement, recordedD1 } from '../reliability-support';
 
 // D1 bills every row a query reads and the tables that grow without bound are tokens, audit_events and principals.
 // These tests run the real queries (through the repository, the cron job and sign-in) against the real schema and
@@ -14,65 +15,34 @@ import { listAuditEvents, listTokens, SORTS } from '../../src/tokens/repository'
 // (no sort of every matching row), and a lookup must use an index. On an empty table the plan is the one SQLite
 // would choose without statistics, which is what D1 runs unless someone ran ANALYZE.
 
-interface Captured {
-  sql: string;
-  params: unknown[];
-}
-let captured: Captured[] = [];
-
-/** The D1 binding, recording each statement and its bound values. */
-function recording(db: D1Database): D1Database {
-  return new Proxy(db, {
-    get(target, prop) {
-      if (prop === 'prepare')
-        return (query: string) => {
-          const entry: Captured = { sql: query, params: [] };
-          captured.push(entry);
-          const statement = target.prepare(query);
-          const bind = statement.bind.bind(statement);
-          statement.bind = (...params: unknown[]) => {
-            entry.params = params;
-            return bind(...params);
-          };
-          return statement;
-        };
-      const value = Reflect.get(target, prop);
-      return typeof value === 'function' ? value.bind(target) : value;
-    },
-  });
-}
-
 /** SQLite's plan of a statement, one line per step, indented as nested. */
-async function planOf({ sql, params }: Captured): Promise<string> {
+async function planOf({ sql, params }: RecordedStatement): Promise<string> {
   const { results } = await env.DB.prepare(`EXPLAIN QUERY PLAN ${sql}`)
     .bind(...params)
     .all<{ id: number; parent: number; detail: string }>();
   return results.map((r) => r.detail).join('\n');
 }
 
-/** The statements `run` issued that read (selects, and inserts from a select), each with its plan. */
-async function statementsOf(run: () => Promise<unknown>): Promise<(Captured & { plan: string })[]> {
-  captured = [];
-  await run();
-  const reads = captured.filter((c) => /^\s*(select|insert[\s\S]*\bselect\b)/i.test(c.sql));
+/** The statements `run` issued on the D1 it is given that read (selects, and inserts from a select), with plans. */
+async function statementsOf(
+  run: (d1: D1Database) => Promise<unknown>,
+): Promise<(RecordedStatement & { plan: string })[]> {
+  const { db, statements } = recordedD1();
+  await run(db);
+  const reads = statements.filter((c) => /^\s*(select|insert[\s\S]*\bselect\b)/i.test(c.sql));
   return Promise.all(reads.map(async (c) => ({ ...c, plan: await planOf(c) })));
 }
 
-async function plansOf(run: () => Promise<unknown>): Promise<string[]> {
+async function plansOf(run: (d1: D1Database) => Promise<unknown>): Promise<string[]> {
   return (await statementsOf(run)).map((s) => s.plan);
 }
 
-const db = () => drizzle(recording(env.DB));
 const NOW = Date.now();
 const SORTED_ALL_ROWS = /USE TEMP B-TREE FOR ORDER BY/;
 
-beforeEach(() => {
-  captured = [];
-});
-
 describe('the admin token inventory (every owner)', () => {
   it.each(SORTS)('sorted by %s: page 1 walks an index in order, no sort', async (sort) => {
-    const [plan] = await plansOf(() => listTokens(db(), { sort, limit: 20 }, NOW));
+    const [plan] = await plansOf((d1) => listTokens(drizzle(d1), { sort, limit: 20 }, NOW));
     expect(plan).not.toMatch(SORTED_ALL_ROWS);
     expect(plan).toMatch(/SCAN tokens USING INDEX tokens_\w+_idx/);
   });
@@ -80,7 +50,7 @@ describe('the admin token inventory (every owner)', () => {
   it.each(SORTS)('sorted by %s: a later page starts at its cursor in that index', async (sort) => {
     const k = sort.includes('name') ? 'some name' : NOW;
     const cursor = encodeCursor({ s: sort, k, id: 'tok_00000000000000000000' });
-    const [plan] = await plansOf(() => listTokens(db(), { sort, limit: 20, cursor }, NOW));
+    const [plan] = await plansOf((d1) => listTokens(drizzle(d1), { sort, limit: 20, cursor }, NOW));
     expect(plan).not.toMatch(SORTED_ALL_ROWS);
     expect(plan).toMatch(/SEARCH tokens USING INDEX tokens_\w+_idx \(.+[<>]\?\)/);
   });
@@ -90,7 +60,7 @@ describe('the audit trail', () => {
   const cursor = encodeCursor({ s: 'at', k: NOW, id: 'evt_00000000000000000000' });
 
   it('every event, a later page: starts at the cursor in the time index', async () => {
-    const [plan] = await plansOf(() => listAuditEvents(db(), { limit: 20, cursor }));
+    const [plan] = await plansOf((d1) => listAuditEvents(drizzle(d1), { limit: 20, cursor }));
     expect(plan).toMatch(/SEARCH audit_events USING INDEX audit_at_idx \(at<\?\)/);
     expect(plan).not.toMatch(SORTED_ALL_ROWS);
   });
@@ -110,7 +80,7 @@ describe('the audit trail', () => {
       /audit_action_at_idx \(action=\? AND at<\?\)/,
     ],
   ])('filtered by %s: the narrowest index, in order', async (_, filter, index) => {
-    const [plan] = await plansOf(() => listAuditEvents(db(), { limit: 20, ...filter }));
+    const [plan] = await plansOf((d1) => listAuditEvents(drizzle(d1), { limit: 20, ...filter }));
     expect(plan).toMatch(index);
     expect(plan).not.toMatch(SORTED_ALL_ROWS);
   });
@@ -121,7 +91,9 @@ describe('the audit trail', () => {
   ])(
     "a user's own trail, %s: one page from the owner index and one from the actor index",
     async (_, more) => {
-      const plans = await plansOf(() => listAuditEvents(db(), { involving: 'usr_a', limit: 20, ...more }));
+      const plans = await plansOf((d1) =>
+        listAuditEvents(drizzle(d1), { involving: 'usr_a', limit: 20, ...more }),
+      );
       expect(plans).toHaveLength(2);
       expect(plans[0]).toMatch(/SEARCH audit_events USING INDEX audit_owner_at_idx \(owner_id=\?/);
       expect(plans[1]).toMatch(/SEARCH audit_events USING INDEX audit_actor_at_idx \(actor_id=\?/);
@@ -132,9 +104,7 @@ describe('the audit trail', () => {
 
 describe('the daily job', () => {
   it('expiry notices read only the tokens expiring in the window, and each token’s own events', async () => {
-    const statements = await statementsOf(() =>
-      runHygiene({ ...env, DB: recording(env.DB) } as Env, NOW, () => {}),
-    );
+    const statements = await statementsOf((d1) => runHygiene({ ...env, DB: d1 } as Env, NOW, () => {}));
     const notices = statements.filter((s) => s.params.some((p) => /^token\.expiring_/.test(String(p))));
     expect(notices).toHaveLength(2);
     for (const { plan } of notices) {
@@ -150,9 +120,9 @@ describe('the daily job', () => {
 
 describe('sign-in', () => {
   it('a first sign-in looks for a subject differing only in case through an index', async () => {
-    const plans = await plansOf(() =>
+    const plans = await plansOf((d1) =>
       upsertUser(
-        db(),
+        drizzle(d1),
         { subject: `plan-${crypto.randomUUID()}`, name: null, email: null, role: 'member', issuedAt: null },
         NOW,
       ),
@@ -164,7 +134,7 @@ describe('sign-in', () => {
 
 describe('SCIM user lookups', () => {
   it('userName eq "…": the page and its count through the lower(subject) index', async () => {
-    const plans = await plansOf(() => usersPage(db(), userFilter('userName eq "Alice"'), 0, 100));
+    const plans = await plansOf((d1) => usersPage(drizzle(d1), userFilter('userName eq "Alice"'), 0, 100));
     expect(plans).toHaveLength(2);
     for (const plan of plans)
       expect(plan).toMatch(/SEARCH principals USING INDEX principals_subject_lower_idx/);
