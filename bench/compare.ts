@@ -1,5 +1,6 @@
 // Before and after: the hot path of the working tree against the gateway as a git ref left it, in one workerd, in
-// interleaved slices next to the bare proxy. `npx tsx bench/compare.ts [ref=HEAD] [rounds=5] [slice-ms=1000]`.
+// interleaved slices next to the bare proxy. `npx tsx bench/compare.ts [ref=HEAD] [rounds=5] [slice-ms=1000] [post-bytes]`:
+// with post-bytes, every target is sent a POST of a JSON body that long instead of a GET.
 // The ref's tree is exported with `git archive` into a temporary folder (node_modules linked) and built there.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
@@ -9,7 +10,14 @@ import { createTokens } from './lib/data';
 import { quantile, runSlice } from './lib/load';
 import { buildGateway, ROOT, startStack } from './lib/stack';
 
-const [ref = 'HEAD', rounds = '5', sliceMs = '1000'] = process.argv.slice(2);
+const [ref = 'HEAD', rounds = '5', sliceMs = '1000', postBytes] = process.argv.slice(2);
+const post =
+  postBytes === undefined
+    ? {}
+    : {
+        method: 'POST' as const,
+        body: JSON.stringify({ data: 'x'.repeat(Number(postBytes) - '{"data":""}'.length) }),
+      };
 const tree = mkdtempSync(join(tmpdir(), 'pat-gateway-ref-'));
 try {
   execFileSync('sh', ['-c', `git archive ${JSON.stringify(ref)} | tar -x -C ${JSON.stringify(tree)}`], {
@@ -30,8 +38,9 @@ try {
           const cpu = stack.workerdCpuNs();
           const request = {
             path: '/up/v1/items',
-            headers: { authorization: `Bearer ${hot}` },
+            headers: { authorization: `Bearer ${hot}`, 'content-type': 'application/json' },
             expectStatus: 200,
+            ...post,
           };
           const r = await runSlice(origin, request, connections, { durationMs: Number(sliceMs) });
           if (r.unexpectedSample) throw new Error(`${name}: ${r.unexpectedSample}`);

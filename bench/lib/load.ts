@@ -5,6 +5,9 @@ import autocannon from 'autocannon';
 
 export interface LoadRequest {
   path: string;
+  /** GET unless said; a `body` is sent with its Content-Length. */
+  method?: 'GET' | 'POST';
+  body?: string;
   headers?: Record<string, string>;
   /** A fresh header set for every request (floods that rotate tokens). */
   dynamicHeaders?: () => Record<string, string>;
@@ -48,8 +51,9 @@ export async function runSlice(
     timeout: 10,
     requests: [
       {
-        method: 'GET',
+        method: request.method ?? 'GET',
         path: request.path,
+        ...(request.body === undefined ? {} : { body: request.body }),
         headers: request.headers ?? {},
         ...(expectStatus === undefined
           ? {}

@@ -193,6 +193,20 @@ export function evaluateTargets(
     );
   }
 
+  // Context: a write with a small body, against the bare proxy sending the same POST.
+  const post =
+    (cell('hot-post', high)?.reqPerSec ?? Number.NaN) / (cell('bare-post', high)?.reqPerSec ?? Number.NaN);
+  add(
+    {
+      id: 'context-post-vs-bare-post',
+      description: `(context) hot path, POST of 1 KiB ÷ bare proxy with the same POST at c=${high}`,
+      value: post,
+      threshold: 0.9,
+      gate: false,
+    },
+    post >= 0.9,
+  );
+
   const malformed = slices.filter((s) => s.scenario === 'flood-malformed' && s.reads);
   const malformedReads = malformed.reduce((n, s) => n + s.reads!.kv + s.reads!.d1, 0);
   add(

@@ -72,6 +72,12 @@ export function scenarios(
 ): Scenario[] {
   const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
   const malformed = malformedTokens(60);
+  // A typical API write: the body has a Content-Length, so it is read whole before the upstream is called.
+  const post = {
+    method: 'POST' as const,
+    body: JSON.stringify({ data: 'x'.repeat(1024 - '{"data":""}'.length) }),
+    headers: { 'content-type': 'application/json' },
+  };
   return [
     {
       id: 'direct',
@@ -120,6 +126,22 @@ export function scenarios(
       target: 'floor',
       expectStatus: 200,
       request: () => ({ path: PATH, headers: { ...bearer(tokens.hot), 'x-variant': 'relay' } }),
+    },
+    {
+      id: 'bare-post',
+      issue: 3,
+      title: 'reference: bare proxy, POST of 1 KiB JSON',
+      target: 'bare',
+      expectStatus: 200,
+      request: () => ({ path: PATH, ...post }),
+    },
+    {
+      id: 'hot-post',
+      issue: 3,
+      title: 'gateway, hot, POST of 1 KiB JSON',
+      target: 'gateway',
+      expectStatus: 200,
+      request: () => ({ path: PATH, ...post, headers: { ...post.headers, ...bearer(tokens.hot) } }),
     },
     {
       id: 'kv-path',

@@ -309,6 +309,37 @@ function upstreamError(status: 502 | 504, routeName: string): AppError {
       });
 }
 
+/** Bodies up to this length (stated by Content-Length) are read whole before the upstream is called. */
+export const BUFFERED_BODY_MAX = 65_536;
+
+/**
+ * The body to send upstream. One whose Content-Length is at most BUFFERED_BODY_MAX (most API writes) is read whole
+ * first, as nginx buffers request bodies: the upstream then gets it in one piece, never half of one from a client
+ * that went away, and its timeout counts only the upstream, not a slow client. It also costs far less CPU than a
+ * stream watched for progress: a 1 KiB POST 334 against 543 µs at c=32 (`npx tsx bench/compare.ts HEAD 6 1000 1024`;
+ * 310 against 287 for the body passed through untouched). Longer or chunked bodies stream, watched by `sendUpstream`.
+ */
+export async function upstreamBody(
+  request: Request,
+  headers: HeaderList,
+): Promise<ArrayBuffer | ReadableStream | null> {
+  const body = request.body;
+  if (body === null) return null;
+  let length: string | null = null;
+  for (const [name, value] of headers)
+    if (name === 'content-length') length = value;
+    else if (name === 'transfer-encoding') return body;
+  if (length === null || !/^\s*\d{1,6}\s*$/.test(length)) return body;
+  const stated = Number(length);
+  if (stated > BUFFERED_BODY_MAX) return body;
+  // A client that went away mid-body: its read fails, or (seen in workerd) ends early.
+  const whole = await request.arrayBuffer().catch(() => null);
+  if (whole !== null && whole.byteLength === stated) return whole;
+  throw new AppError(400, 'incomplete_body', 'Incomplete body', {
+    detail: `The request body was not the ${stated} bytes its Content-Length stated (did the client go away?).`,
+  });
+}
+
 /**
  * Sends the request upstream. The route's timeout is the longest the upstream may go without progress: while it
  * takes the request body, each part it takes starts the clock again (an upload that goes on for minutes is not a slow

@@ -19,6 +19,7 @@ import {
   relayResponse,
   requestUrl,
   sendUpstream,
+  upstreamBody,
   upstreamHeaders,
   upstreamUrl,
 } from './forward';
@@ -297,7 +298,7 @@ async function authenticateAndForward(
     {
       method,
       headers: upstreamHeaders(request, headers, route, extraction, caller.headers, forwarded),
-      body: hasBody ? request.body : null,
+      body: hasBody ? await upstreamBody(request, headers) : null,
       redirect: 'manual',
     },
     route,

@@ -202,6 +202,35 @@ describe('bodies stream both ways', () => {
     });
   }
 
+  it('a client that goes away in the middle of a small body: the upstream never sees the request', {
+    timeout: 15_000,
+  }, async () => {
+    const path = `/e2e/upload/broken-${Date.now()}`;
+    await new Promise<void>((resolve, reject) => {
+      const req = request(new URL(h.gateway + path), {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${pat}`,
+          'content-type': 'application/json',
+          'content-length': '7000',
+        },
+      });
+      req.on('error', () => resolve());
+      req.on('response', () => reject(new Error('answered a request whose body never came')));
+      req.write(Buffer.alloc(3000, 1));
+      setTimeout(() => {
+        req.destroy();
+        resolve();
+      }, 300);
+    });
+    // Long enough for a forwarded request (and its first bytes) to arrive.
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    assert.deepEqual(
+      h.upstream.begun.filter((url) => url.includes(path.slice('/e2e'.length))),
+      [],
+    );
+  });
+
   it('an upstream that stops taking the body is a 504 once nothing moved for the route timeout', {
     timeout: 15_000,
   }, async () => {

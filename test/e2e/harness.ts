@@ -21,7 +21,8 @@ export interface Received {
 
 export interface Harness {
   gateway: string;
-  upstream: { port: number; received: Received[] };
+  /** `received`: requests read to their end; `begun`: the URL of every request as it arrived, read whole or not. */
+  upstream: { port: number; received: Received[]; begun: string[] };
   stop(): Promise<void>;
   /** Stops and starts the gateway again on the same port and persisted state. */
   restart(): Promise<void>;
@@ -39,8 +40,9 @@ const listen = (server: Server) =>
  * an event stream (GET /events/<ms>: one event at once, another after <ms>), or never read a request body nor answer
  * (POST /stall).
  */
-function httpUpstream(received: Received[]): Server {
+function httpUpstream(received: Received[], begun: string[]): Server {
   return createServer((req, res) => {
+    begun.push(req.url ?? '');
     if (req.url?.endsWith('/stall')) {
       req.pause();
       return void setTimeout(() => req.destroy(), 20_000).unref();
@@ -134,7 +136,8 @@ function killOnExit(kill: () => void): void {
 
 export async function startHarness(): Promise<Harness> {
   const received: Received[] = [];
-  const http = httpUpstream(received);
+  const begun: string[] = [];
+  const http = httpUpstream(received, begun);
   const upstreamPort = await listen(http);
   const wsHttp = createServer();
   const wss = new WebSocketServer({ server: wsHttp });
@@ -257,7 +260,7 @@ export async function startHarness(): Promise<Harness> {
   };
   /** Process group id of the running gateway (for memory readings). */
   const gatewayGroup = () => child.pid ?? 0;
-  return { gateway, upstream: { port: upstreamPort, received }, stop, restart, gatewayGroup };
+  return { gateway, upstream: { port: upstreamPort, received, begun }, stop, restart, gatewayGroup };
 }
 
 /** Runs curl and returns status, headers and body. */

@@ -155,6 +155,55 @@ describe('streaming bodies', () => {
     expect(upstream.only().headers.get('content-type')).toBe('application/octet-stream');
   });
 
+  it('a body of up to 64 KiB with a Content-Length is read whole first: a slow client is not the upstream timing out', async () => {
+    const t = await token();
+    // As a real fetch would, the call fails if the gateway aborted it meanwhile (its timeout).
+    const upstream = fakeUpstream((r) => {
+      if (r.signal.aborted) throw r.signal.reason;
+      return Response.json({ bytes: r.body.byteLength });
+    });
+    // Three parts 700 ms apart on a route whose timeout is 500 ms: the upstream is called once all of it is in.
+    const parts = [1, 2, 3].map((n) => new Uint8Array(1000).fill(n));
+    let sent = 0;
+    const slow = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        if (sent > 0) await new Promise((resolve) => setTimeout(resolve, 700));
+        if (sent === parts.length) return controller.close();
+        controller.enqueue(parts[sent++]!);
+      },
+    });
+    const res = await call('/svc/upload', {
+      method: 'POST',
+      headers: { ...bearer(t), 'content-type': 'application/octet-stream', 'content-length': '3000' },
+      body: slow,
+    });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ bytes: 3000 });
+    const received = upstream.only();
+    expect(received.body).toEqual(new Uint8Array([...parts[0]!, ...parts[1]!, ...parts[2]!]));
+    expect(received.headers.get('content-length')).toBe('3000');
+  });
+
+  it('a body the client breaks off before its Content-Length: 400 incomplete_body, the upstream never called', async () => {
+    const t = await token();
+    const upstream = fakeUpstream();
+    let pulls = 0;
+    const broken = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (pulls++ === 0) controller.enqueue(new Uint8Array(400).fill(7));
+        else controller.error(new Error('client went away'));
+      },
+    });
+    const res = await call('/svc/upload', {
+      method: 'POST',
+      headers: { ...bearer(t), 'content-type': 'application/octet-stream', 'content-length': '1000' },
+      body: broken,
+    });
+    const problem = await expectProblem(res, 400, 'incomplete_body');
+    expect(problem.detail).toContain('Content-Length');
+    expect(upstream.requests).toHaveLength(0);
+  });
+
   it('a GET or HEAD that announces a body is refused (400), not forwarded without it', async () => {
     const t = await token();
     const upstream = fakeUpstream();
@@ -205,6 +254,8 @@ describe('streaming bodies', () => {
       expect(ok.status, JSON.stringify(framing)).toBe(200);
     }
     expect(upstream.requests).toHaveLength(2);
+    for (const received of upstream.requests)
+      expect(new TextDecoder().decode(received.body)).toBe('hello world');
   });
 
   it('a 10 MB streamed download arrives intact', async () => {
