@@ -11,12 +11,19 @@ import { quantile, runSlice } from './lib/load';
 import { buildGateway, ROOT, startStack } from './lib/stack';
 
 const [ref = 'HEAD', rounds = '5', sliceMs = '1000', postBytes] = process.argv.slice(2);
-const post =
+const EMPTY_JSON = '{"data":""}';
+if (
+  postBytes !== undefined &&
+  !(Number.isInteger(Number(postBytes)) && Number(postBytes) >= EMPTY_JSON.length)
+)
+  throw new Error(`post-bytes must be a whole number of at least ${EMPTY_JSON.length}, not ${postBytes}`);
+const post: { method?: 'POST'; body?: string; headers: Record<string, string> } =
   postBytes === undefined
-    ? {}
+    ? { headers: {} }
     : {
         method: 'POST' as const,
-        body: JSON.stringify({ data: 'x'.repeat(Number(postBytes) - '{"data":""}'.length) }),
+        body: JSON.stringify({ data: 'x'.repeat(Number(postBytes) - EMPTY_JSON.length) }),
+        headers: { 'content-type': 'application/json' },
       };
 const tree = mkdtempSync(join(tmpdir(), 'pat-gateway-ref-'));
 try {
@@ -38,9 +45,9 @@ try {
           const cpu = stack.workerdCpuNs();
           const request = {
             path: '/up/v1/items',
-            headers: { authorization: `Bearer ${hot}`, 'content-type': 'application/json' },
-            expectStatus: 200,
             ...post,
+            headers: { authorization: `Bearer ${hot}`, ...post.headers },
+            expectStatus: 200,
           };
           const r = await runSlice(origin, request, connections, { durationMs: Number(sliceMs) });
           if (r.unexpectedSample) throw new Error(`${name}: ${r.unexpectedSample}`);

@@ -99,7 +99,7 @@ async function main() {
   const stack = await startStack(script, { inspector: options.smoke });
   const slices: SliceRecord[] = [];
   let micro: Awaited<ReturnType<typeof runMicroSuite>> = [];
-  let leaked = 0;
+  let upstream = { requests: 0, leaked: 0, badBodies: 0 };
   let memory: MemoryResult | undefined;
   try {
     const tokens = (await createTokens(stack, [...TOKEN_NAMES])) as Record<
@@ -159,7 +159,7 @@ async function main() {
         }
       }
     }
-    leaked = (await upstreamStats(stack.upstream)).leaked;
+    upstream = await upstreamStats(stack.upstream);
     log(`micro-benchmark of the verify path`);
     micro = await runMicroSuite(stack.gatewayControl, options.microScale, options.smoke ? 3 : 5);
     if (options.smoke) memory = await measureMemory(stack, options);
@@ -185,7 +185,7 @@ async function main() {
     slices,
     scenarios({} as never, { kv: Array(options.pathPool), d1: Array(options.pathPool) }, options.unknownPool),
   );
-  const targets = evaluateTargets(summary, slices, memory, options.concurrency, leaked);
+  const targets = evaluateTargets(summary, slices, memory, options.concurrency, upstream);
   const report = {
     environment,
     method: {
@@ -201,7 +201,8 @@ async function main() {
     targets,
     memory,
     micro,
-    upstreamTokenLeaks: leaked,
+    upstreamTokenLeaks: upstream.leaked,
+    upstreamBadBodies: upstream.badBodies,
     slices: slices.map(({ result, ...rest }) => ({
       ...rest,
       responses: result.responses,

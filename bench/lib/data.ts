@@ -77,6 +77,14 @@ export async function readStats(control: string): Promise<VerifyStatsSnapshot> {
   return (await res.json()) as VerifyStatsSnapshot;
 }
 
-export async function upstreamStats(upstream: string): Promise<{ requests: number; leaked: number }> {
-  return (await (await fetch(`${upstream}/__upstream/stats`)).json()) as { requests: number; leaked: number };
+export interface UpstreamStats {
+  requests: number;
+  /** Requests that still carried a token. */
+  leaked: number;
+  /** Requests whose body was not the length they announced, or POSTs without a body. */
+  badBodies: number;
+}
+
+export async function upstreamStats(upstream: string): Promise<UpstreamStats> {
+  return (await (await fetch(`${upstream}/__upstream/stats`)).json()) as UpstreamStats;
 }

@@ -119,8 +119,9 @@ export function evaluateTargets(
   slices: SliceRecord[],
   memory: MemoryResult,
   concurrency: number[],
-  leaked: number,
+  upstream: { leaked: number; badBodies: number },
 ): TargetVerdict[] {
+  const { leaked, badBodies } = upstream;
   const low = Math.min(...concurrency);
   const high = Math.max(...concurrency);
   const cell = (scenario: string, c: number) =>
@@ -254,6 +255,16 @@ export function evaluateTargets(
       gate: true,
     },
     leaked === 0,
+  );
+  add(
+    {
+      id: 'bodies-intact',
+      description: 'upstream requests whose body was not the length announced (or a POST without one)',
+      value: badBodies,
+      threshold: 0,
+      gate: true,
+    },
+    badBodies === 0,
   );
   const wrong = summary.reduce((n, s) => n + s.unexpected + s.errors, 0);
   add(

@@ -298,7 +298,7 @@ async function authenticateAndForward(
     {
       method,
       headers: upstreamHeaders(request, headers, route, extraction, caller.headers, forwarded),
-      body: hasBody ? await upstreamBody(request, headers) : null,
+      body: hasBody ? await upstreamBody(request, headers, route) : null,
       redirect: 'manual',
     },
     route,

@@ -33,6 +33,50 @@ function lastReceived() {
   return record;
 }
 
+/** The URLs of the requests the upstream began to receive whose URL holds `part`. */
+const upstreamBegun = (part: string) =>
+  h.upstream.begun.filter((url) => url.includes(part.replace(/^\/e2e(-slow)?/, '')));
+
+/**
+ * POSTs `parts` to `path`, one every 200 ms (with a Content-Length when `length`), stopping after `stopAfter` parts
+ * with the connection left open; the answer.
+ */
+function slowUpload(
+  path: string,
+  parts: Buffer[],
+  length: boolean,
+  stopAfter = parts.length,
+): Promise<{ status: number; body: string }> {
+  const total = parts.reduce((n, part) => n + part.length, 0);
+  return new Promise((resolve, reject) => {
+    const req = request(
+      new URL(h.gateway + path),
+      {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${pat}`,
+          'content-type': 'application/octet-stream',
+          ...(length ? { 'content-length': String(total) } : {}),
+        },
+      },
+      (res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => {
+          body += c;
+        });
+        res.on('end', () => {
+          resolve({ status: res.statusCode ?? 0, body });
+          req.destroy();
+        });
+      },
+    );
+    req.on('error', reject);
+    parts.slice(0, stopAfter).forEach((part, i) => {
+      setTimeout(() => (i === parts.length - 1 ? req.end(part) : req.write(part)), i * 200);
+    });
+  });
+}
+
 function assertNoToken(where: unknown) {
   assert.ok(!JSON.stringify(where).includes(pat), 'the token reached the upstream');
 }
@@ -163,72 +207,71 @@ describe('bodies stream both ways', () => {
     assert.equal(await res.text(), 'first;last');
   });
 
-  // A client uploading for longer than the route's timeout (300 ms), a part every 200 ms: the upstream keeps taking
-  // the body, so the request is answered. With and without a Content-Length, which reaches the upstream as sent.
-  for (const length of [true, false]) {
-    it(`a slow upload (1.2 s, ${length ? 'Content-Length' : 'chunked'}) is not a timeout`, {
-      timeout: 15_000,
-    }, async () => {
-      const parts = [1, 2, 3, 4, 5, 6, 7].map((n) => Buffer.alloc(1000, n));
-      const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-        const req = request(
-          new URL(`${h.gateway}/e2e-slow/upload`),
-          {
-            method: 'POST',
-            headers: {
-              authorization: `Bearer ${pat}`,
-              'content-type': 'application/octet-stream',
-              ...(length ? { 'content-length': '7000' } : {}),
-            },
-          },
-          (res) => {
-            let body = '';
-            res.on('data', (c: Buffer) => {
-              body += c;
-            });
-            res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-          },
-        );
-        req.on('error', reject);
-        parts.forEach((part, i) => {
-          setTimeout(() => (i === parts.length - 1 ? req.end(part) : req.write(part)), i * 200);
-        });
-      });
+  // A client uploading for longer than the route's timeout (300 ms), a part every 200 ms, is answered: a body over
+  // 64 KiB streams and the upstream keeps taking it; a smaller one with a Content-Length is read whole first, and the
+  // client is never 300 ms without sending. Either way a Content-Length reaches the upstream as sent.
+  for (const [label, size, length] of [
+    ['70 kB streamed, Content-Length', 10_000, true],
+    ['70 kB streamed, chunked', 10_000, false],
+    ['7 kB read whole first, Content-Length', 1_000, true],
+  ] as const) {
+    it(`a slow upload (1.2 s, ${label}) is not a timeout`, { timeout: 15_000 }, async () => {
+      const parts = [1, 2, 3, 4, 5, 6, 7].map((n) => Buffer.alloc(size, n));
+      const answer = await slowUpload('/e2e-slow/upload', parts, length);
       assert.equal(answer.status, 200, answer.body);
       const received = lastReceived();
-      assert.equal(received.bytes, 7000);
+      assert.equal(received.bytes, 7 * size);
       assert.equal(received.sha256, createHash('sha256').update(Buffer.concat(parts)).digest('hex'));
-      assert.equal(received.headers['content-length'], length ? '7000' : undefined);
+      assert.equal(received.headers['content-length'], length ? String(7 * size) : undefined);
     });
   }
+
+  it('a client that stops sending a small body gets 408 at the route timeout; the upstream never sees it', {
+    timeout: 15_000,
+  }, async () => {
+    const path = `/e2e-slow/upload/stalled-${Date.now()}`;
+    const started = Date.now();
+    // 3 of 7 parts, then silence (the connection stays open).
+    const parts = [1, 2, 3, 4, 5, 6, 7].map((n) => Buffer.alloc(1000, n));
+    const answer = await slowUpload(path, parts, true, 3);
+    const elapsed = Date.now() - started;
+    assert.equal(answer.status, 408, answer.body);
+    assert.equal(JSON.parse(answer.body).code, 'request_timeout');
+    // The last part went at 400 ms; the answer comes one route timeout (300 ms) later, give or take the machine.
+    assert.ok(elapsed >= 600 && elapsed < 5_000, `answered after ${elapsed} ms`);
+    assert.deepEqual(upstreamBegun(path), []);
+  });
 
   it('a client that goes away in the middle of a small body: the upstream never sees the request', {
     timeout: 15_000,
   }, async () => {
-    const path = `/e2e/upload/broken-${Date.now()}`;
-    await new Promise<void>((resolve, reject) => {
-      const req = request(new URL(h.gateway + path), {
-        method: 'POST',
-        headers: {
-          authorization: `Bearer ${pat}`,
-          'content-type': 'application/json',
-          'content-length': '7000',
-        },
+    const stamp = Date.now();
+    const sendHalf = (path: string, complete: boolean) =>
+      new Promise<void>((resolve, reject) => {
+        const req = request(new URL(h.gateway + path), {
+          method: 'POST',
+          headers: {
+            authorization: `Bearer ${pat}`,
+            'content-type': 'application/json',
+            'content-length': '7000',
+          },
+        });
+        req.on('error', () => resolve());
+        req.on('response', (res) => {
+          res.resume();
+          if (!complete) reject(new Error('answered a request whose body never came'));
+        });
+        req.write(Buffer.alloc(3000, 1));
+        setTimeout(() => (complete ? req.end(Buffer.alloc(4000, 1)) : req.destroy()), 300);
+        setTimeout(resolve, 1_000);
       });
-      req.on('error', () => resolve());
-      req.on('response', () => reject(new Error('answered a request whose body never came')));
-      req.write(Buffer.alloc(3000, 1));
-      setTimeout(() => {
-        req.destroy();
-        resolve();
-      }, 300);
-    });
-    // Long enough for a forwarded request (and its first bytes) to arrive.
-    await new Promise((resolve) => setTimeout(resolve, 700));
-    assert.deepEqual(
-      h.upstream.begun.filter((url) => url.includes(path.slice('/e2e'.length))),
-      [],
-    );
+    // The same timing with the body completed is the control: that request does reach the upstream.
+    await Promise.all([
+      sendHalf(`/e2e/upload/broken-${stamp}`, false),
+      sendHalf(`/e2e/upload/whole-${stamp}`, true),
+    ]);
+    assert.deepEqual(upstreamBegun(`/upload/whole-${stamp}`).length, 1);
+    assert.deepEqual(upstreamBegun(`/upload/broken-${stamp}`), []);
   });
 
   it('an upstream that stops taking the body is a 504 once nothing moved for the route timeout', {

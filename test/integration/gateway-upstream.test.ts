@@ -155,19 +155,20 @@ describe('streaming bodies', () => {
     expect(upstream.only().headers.get('content-type')).toBe('application/octet-stream');
   });
 
-  it('a body of up to 64 KiB with a Content-Length is read whole first: a slow client is not the upstream timing out', async () => {
+  it('a body of up to 64 KiB with a Content-Length is read whole first, at the client’s pace while it keeps sending', async () => {
     const t = await token();
     // As a real fetch would, the call fails if the gateway aborted it meanwhile (its timeout).
     const upstream = fakeUpstream((r) => {
       if (r.signal.aborted) throw r.signal.reason;
       return Response.json({ bytes: r.body.byteLength });
     });
-    // Three parts 700 ms apart on a route whose timeout is 500 ms: the upstream is called once all of it is in.
+    // Three parts 350 ms apart on a route whose timeout is 500 ms: 700 ms in all, but never 500 ms without a part.
+    // The upstream is called once all of it is in, and its own 500 ms start then.
     const parts = [1, 2, 3].map((n) => new Uint8Array(1000).fill(n));
     let sent = 0;
     const slow = new ReadableStream<Uint8Array>({
       async pull(controller) {
-        if (sent > 0) await new Promise((resolve) => setTimeout(resolve, 700));
+        if (sent > 0) await new Promise((resolve) => setTimeout(resolve, 350));
         if (sent === parts.length) return controller.close();
         controller.enqueue(parts[sent++]!);
       },
@@ -202,6 +203,49 @@ describe('streaming bodies', () => {
     const problem = await expectProblem(res, 400, 'incomplete_body');
     expect(problem.detail).toContain('Content-Length');
     expect(upstream.requests).toHaveLength(0);
+  });
+
+  it('a client that stops sending a small body: 408 request_timeout after the route timeout, the upstream never called', async () => {
+    const t = await token();
+    const upstream = fakeUpstream();
+    let pulls = 0;
+    const stalled = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        // The first part, then nothing more: the pull never settles.
+        if (pulls++ === 0) controller.enqueue(new Uint8Array(400).fill(7));
+        else return new Promise<void>(() => {});
+      },
+    });
+    const started = Date.now();
+    const res = await call('/svc/upload', {
+      method: 'POST',
+      headers: { ...bearer(t), 'content-type': 'application/octet-stream', 'content-length': '1000' },
+      body: stalled,
+    });
+    const problem = await expectProblem(res, 408, 'request_timeout');
+    expect(problem.detail).toContain('500 ms');
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(upstream.requests).toHaveLength(0);
+  });
+
+  it('a small body longer than its Content-Length: 400 incomplete_body, read no further, nothing forwarded', async () => {
+    const t = await token();
+    const upstream = fakeUpstream();
+    let pulled = 0;
+    const res = await call('/svc/upload', {
+      method: 'POST',
+      headers: { ...bearer(t), 'content-type': 'application/octet-stream', 'content-length': '10' },
+      body: new ReadableStream<Uint8Array>({
+        pull(controller) {
+          pulled++;
+          controller.enqueue(new Uint8Array(64 * 1024));
+        },
+      }),
+    });
+    await expectProblem(res, 400, 'incomplete_body');
+    expect(upstream.requests).toHaveLength(0);
+    // Endless, yet read one part past the stated length and no more (a pull or two of read-ahead).
+    expect(pulled).toBeLessThan(4);
   });
 
   it('a GET or HEAD that announces a body is refused (400), not forwarded without it', async () => {
