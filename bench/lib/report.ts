@@ -56,8 +56,9 @@ export function summarise(slices: SliceRecord[], list: Scenario[]): CellSummary[
   const out: CellSummary[] = [];
   const concurrencies = [...new Set(slices.map((s) => s.connections))];
   for (const connections of concurrencies) {
-    const baseline = slices.filter((s) => s.scenario === BASELINE && s.connections === connections);
     for (const scenario of list) {
+      const against = scenario.baseline ?? BASELINE;
+      const baseline = slices.filter((s) => s.scenario === against && s.connections === connections);
       const cell = slices.filter((s) => s.scenario === scenario.id && s.connections === connections);
       if (cell.length === 0) continue;
       const latencies = Float64Array.from(cell.flatMap((s) => s.result.latenciesMs)).sort();
@@ -194,9 +195,8 @@ export function evaluateTargets(
     );
   }
 
-  // Context: a write with a small body, against the bare proxy sending the same POST.
-  const post =
-    (cell('hot-post', high)?.reqPerSec ?? Number.NaN) / (cell('bare-post', high)?.reqPerSec ?? Number.NaN);
+  // Context: a write with a small body, against the bare proxy sending the same POST (the scenario's baseline).
+  const post = cell('hot-post', high)?.ratioToBare ?? Number.NaN;
   add(
     {
       id: 'context-post-vs-bare-post',

@@ -12,6 +12,8 @@ export interface Scenario {
   issue: number;
   title: string;
   target: Target;
+  /** The scenario its "× bare" ratio is taken against: the bare proxy (`bare-proxy`) unless said. */
+  baseline?: string;
   expectStatus: number;
   /** A new request shape for each slice (floods get a fresh token pool). */
   request(): LoadRequest;
@@ -138,8 +140,9 @@ export function scenarios(
     {
       id: 'hot-post',
       issue: 3,
-      title: 'gateway, hot, POST of 1 KiB JSON',
+      title: 'gateway, hot, POST of 1 KiB JSON (× the bare POST)',
       target: 'gateway',
+      baseline: 'bare-post',
       expectStatus: 200,
       request: () => ({ path: PATH, ...post, headers: { ...post.headers, ...bearer(tokens.hot) } }),
     },
