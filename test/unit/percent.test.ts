@@ -9,11 +9,25 @@ const hex = (byte: number) => `%${byte.toString(16).toUpperCase().padStart(2, '0
 
 describe('decodeLookalikes', () => {
   it('decodes valid UTF-8 escapes like decodeURIComponent, then normalizes (NFKC)', () => {
+    // Text that holds a percent sign once normalized makes escapes of its own, which the next round decodes: that
+    // is the case below, not this one (decodeFully, the oracle here, leaves a non-ASCII escape as written).
+    const text = fc
+      .string({ unit: 'grapheme', maxLength: 20 })
+      .filter((t) => !t.normalize('NFKC').includes('%'));
     fc.assert(
-      fc.property(fc.string({ unit: 'grapheme', maxLength: 20 }), (text) => {
-        expect(decodeLookalikes(encodeURIComponent(text))).toBe(decodeFully(text.normalize('NFKC')));
+      fc.property(text, (t) => {
+        expect(decodeLookalikes(encodeURIComponent(t))).toBe(decodeFully(t.normalize('NFKC')));
       }),
     );
+  });
+
+  it('decodes the escapes an earlier round made, a bad byte among them as U+FFFD', () => {
+    // `%25A0` is `%A0` after one round: a lone continuation byte, not UTF-8.
+    expect(decodeLookalikes('%25A0')).toBe('\ufffd');
+    expect(decodeLookalikes('%252E%252e')).toBe('..');
+    // A full-width percent sign becomes `%` under NFKC, and what follows it an escape.
+    expect(decodeLookalikes('%EF%BC%85A0')).toBe('\ufffd');
+    expect(decodeLookalikes('%EF%BC%8541')).toBe('A');
   });
 
   it('reads 2- to 6-byte overlong encodings of an ASCII character as that character', () => {
