@@ -309,6 +309,27 @@ function upstreamError(status: 502 | 504, routeName: string): AppError {
       });
 }
 
+/** How a request frames its body: chunked (Transfer-Encoding), and its Content-Length as sent (or null). */
+export interface BodyFraming {
+  chunked: boolean;
+  length: string | null;
+}
+
+export function bodyFraming(headers: HeaderList): BodyFraming {
+  let chunked = false;
+  let length: string | null = null;
+  for (const [name, value] of headers)
+    if (name === 'transfer-encoding') chunked = true;
+    else if (name === 'content-length') length = value;
+  return { chunked, length };
+}
+
+/** A Content-Length as a number of bytes, or null when it is not one plain number (`5, 5` from two fields is not). */
+function statedLength(value: string | null | undefined): number | null {
+  const digits = /^\s*(\d{1,15})\s*$/.exec(value ?? '');
+  return digits ? Number(digits[1]) : null;
+}
+
 /** Bodies up to this length (stated by Content-Length) are read whole before the upstream is called. */
 export const BUFFERED_BODY_MAX = 65_536;
 
@@ -323,18 +344,13 @@ export const BUFFERED_BODY_MAX = 65_536;
  */
 export async function upstreamBody(
   request: Request,
-  headers: HeaderList,
+  framing: BodyFraming,
   route: Route,
 ): Promise<Uint8Array | ReadableStream | null> {
   const body = request.body;
-  if (body === null) return null;
-  let length: string | null = null;
-  for (const [name, value] of headers)
-    if (name === 'content-length') length = value;
-    else if (name === 'transfer-encoding') return body;
-  if (length === null || !/^\s*\d{1,6}\s*$/.test(length)) return body;
-  const stated = Number(length);
-  if (stated > BUFFERED_BODY_MAX) return body;
+  if (body === null || framing.chunked) return body;
+  const stated = statedLength(framing.length);
+  if (stated === null || stated > BUFFERED_BODY_MAX) return body;
   const read = await readWhole(body, stated, route.timeout_ms);
   if (read === 'stalled')
     throw new AppError(408, 'request_timeout', 'Request timeout', {
@@ -467,8 +483,8 @@ function watchUpload(
   progress: () => void,
   failed: (error: unknown) => void,
 ): ReadableStream {
-  const length = /^\d{1,15}$/.exec((init.headers as Headers).get('content-length')?.trim() ?? '');
-  const pipe = length ? new FixedLengthStream(Number(length[0])) : new IdentityTransformStream();
+  const length = statedLength((init.headers as Headers).get('content-length'));
+  const pipe = length === null ? new IdentityTransformStream() : new FixedLengthStream(length);
   pump(init.body as ReadableStream<Uint8Array>, pipe.writable, progress).then(progress, failed);
   return pipe.readable;
 }

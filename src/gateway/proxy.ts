@@ -13,6 +13,8 @@ import { corsHeaders, isPreflight, preflight, UPSTREAM_CORS_HEADERS } from './co
 import { extractToken, type HeaderList, headerList, headerValue } from './extract';
 import {
   assertRouteHolds,
+  type BodyFraming,
+  bodyFraming,
   matchRoute,
   type RequestUrl,
   type RouteMatch,
@@ -199,23 +201,8 @@ export async function proxy(request: Request, ctx: ProxyContext): Promise<Respon
  * Whether the request's framing says a body follows (RFC 9112 §6.3): chunked, or a Content-Length other than zero
  * (`0`, `00`, or the same zero repeated as `0, 0`, RFC 9110 §8.6).
  */
-function announcesBody(headers: HeaderList): boolean {
-  for (const [name, value] of headers) {
-    if (name === 'transfer-encoding') return true;
-    if (name === 'content-length' && !/^\s*0+\s*(,\s*0+\s*)*$/.test(value)) return true;
-  }
-  return false;
-}
-
-/** Whether the request states both a Transfer-Encoding and a Content-Length. */
-function framedTwice(headers: HeaderList): boolean {
-  let chunked = false;
-  let length = false;
-  for (const [name] of headers) {
-    if (name === 'transfer-encoding') chunked = true;
-    else if (name === 'content-length') length = true;
-  }
-  return chunked && length;
+function announcesBody({ chunked, length }: BodyFraming): boolean {
+  return chunked || (length !== null && !/^\s*0+\s*(,\s*0+\s*)*$/.test(length));
 }
 
 /** Adds Origin to the answer's Vary (the CORS headers depend on it), unless it is there or Vary is `*`. */
@@ -240,13 +227,14 @@ async function authenticateAndForward(
   const headers = headerList(request.headers);
   const method = request.method;
   const hasBody = method !== 'GET' && method !== 'HEAD';
+  const framing = bodyFraming(headers);
   // The runtime cannot send a GET or HEAD with a body: refuse it rather than forward the request without it.
-  if (!hasBody && announcesBody(headers))
+  if (!hasBody && announcesBody(framing))
     throw new AppError(400, 'body_not_allowed', 'Body not allowed', {
       detail: `A ${method} request cannot carry a body through the gateway; send it with POST.`,
     });
   // Both framings at once (RFC 9112 §6.1: a request smuggling shape): which one the upstream believes cannot be known.
-  if (hasBody && framedTwice(headers))
+  if (hasBody && framing.chunked && framing.length !== null)
     throw new AppError(400, 'ambiguous_body_length', 'Ambiguous body length', {
       detail: 'The request has both Transfer-Encoding and Content-Length; send one of them.',
     });
@@ -298,7 +286,7 @@ async function authenticateAndForward(
     {
       method,
       headers: upstreamHeaders(request, headers, route, extraction, caller.headers, forwarded),
-      body: hasBody ? await upstreamBody(request, headers, route) : null,
+      body: hasBody ? await upstreamBody(request, framing, route) : null,
       redirect: 'manual',
     },
     route,

@@ -24,6 +24,30 @@ async function token(): Promise<string> {
   return (await userWithToken()).created.token;
 }
 
+/** POST `body` to the svc route with `token`, stating a Content-Length of `length`. */
+function upload(token: string, length: number, body: ReadableStream<Uint8Array>): Promise<Response> {
+  return call('/svc/upload', {
+    method: 'POST',
+    headers: {
+      ...bearer(token),
+      'content-type': 'application/octet-stream',
+      'content-length': String(length),
+    },
+    body,
+  });
+}
+
+/** A client's body: 400 bytes, then whatever `then` does on the next pull (fail, or never settle). */
+function onePartThen(then: (controller: ReadableStreamDefaultController<Uint8Array>) => unknown) {
+  let pulls = 0;
+  return new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (pulls++ === 0) controller.enqueue(new Uint8Array(400).fill(7));
+      else return then(controller) as Promise<void> | undefined;
+    },
+  });
+}
+
 describe('relaying answers', () => {
   it('hands a redirect back to the client instead of following it', async () => {
     const t = await token();
@@ -173,11 +197,7 @@ describe('streaming bodies', () => {
         controller.enqueue(parts[sent++]!);
       },
     });
-    const res = await call('/svc/upload', {
-      method: 'POST',
-      headers: { ...bearer(t), 'content-type': 'application/octet-stream', 'content-length': '3000' },
-      body: slow,
-    });
+    const res = await upload(t, 3000, slow);
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ bytes: 3000 });
     const received = upstream.only();
@@ -188,18 +208,8 @@ describe('streaming bodies', () => {
   it('a body the client breaks off before its Content-Length: 400 incomplete_body, the upstream never called', async () => {
     const t = await token();
     const upstream = fakeUpstream();
-    let pulls = 0;
-    const broken = new ReadableStream<Uint8Array>({
-      pull(controller) {
-        if (pulls++ === 0) controller.enqueue(new Uint8Array(400).fill(7));
-        else controller.error(new Error('client went away'));
-      },
-    });
-    const res = await call('/svc/upload', {
-      method: 'POST',
-      headers: { ...bearer(t), 'content-type': 'application/octet-stream', 'content-length': '1000' },
-      body: broken,
-    });
+    const broken = onePartThen((controller) => controller.error(new Error('client went away')));
+    const res = await upload(t, 1000, broken);
     const problem = await expectProblem(res, 400, 'incomplete_body');
     expect(problem.detail).toContain('Content-Length');
     expect(upstream.requests).toHaveLength(0);
@@ -208,20 +218,10 @@ describe('streaming bodies', () => {
   it('a client that stops sending a small body: 408 request_timeout after the route timeout, the upstream never called', async () => {
     const t = await token();
     const upstream = fakeUpstream();
-    let pulls = 0;
-    const stalled = new ReadableStream<Uint8Array>({
-      pull(controller) {
-        // The first part, then nothing more: the pull never settles.
-        if (pulls++ === 0) controller.enqueue(new Uint8Array(400).fill(7));
-        else return new Promise<void>(() => {});
-      },
-    });
+    // The first part, then nothing more: the pull never settles.
+    const stalled = onePartThen(() => new Promise<void>(() => {}));
     const started = Date.now();
-    const res = await call('/svc/upload', {
-      method: 'POST',
-      headers: { ...bearer(t), 'content-type': 'application/octet-stream', 'content-length': '1000' },
-      body: stalled,
-    });
+    const res = await upload(t, 1000, stalled);
     const problem = await expectProblem(res, 408, 'request_timeout');
     expect(problem.detail).toContain('500 ms');
     expect(Date.now() - started).toBeLessThan(5_000);
@@ -232,16 +232,13 @@ describe('streaming bodies', () => {
     const t = await token();
     const upstream = fakeUpstream();
     let pulled = 0;
-    const res = await call('/svc/upload', {
-      method: 'POST',
-      headers: { ...bearer(t), 'content-type': 'application/octet-stream', 'content-length': '10' },
-      body: new ReadableStream<Uint8Array>({
-        pull(controller) {
-          pulled++;
-          controller.enqueue(new Uint8Array(64 * 1024));
-        },
-      }),
+    const endless = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        pulled++;
+        controller.enqueue(new Uint8Array(64 * 1024));
+      },
     });
+    const res = await upload(t, 10, endless);
     await expectProblem(res, 400, 'incomplete_body');
     expect(upstream.requests).toHaveLength(0);
     // Endless, yet read one part past the stated length and no more (a pull or two of read-ahead).
